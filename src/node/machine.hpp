@@ -1,0 +1,77 @@
+// The machine layer's one interface (DESIGN.md "The machine layer"): a
+// machine is an isolated place where kindling-agent runs as PID 1. Two
+// backends implement it: the namespace sandbox (src/node/sandbox) and, later,
+// the microVM (kindling-vmm). The control layer only sees this header.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/result.hpp"
+#include "common/unique_fd.hpp"
+
+namespace kindling::node {
+
+// What a machine is given. Validated by the caller; backends re-check bounds.
+struct MachineSpec {
+  std::string id;  // unique, [a-z0-9-]{1,64}; names cgroups and directories
+  std::uint64_t memory_limit_bytes = 2ull << 30;
+  std::uint32_t pids_limit = 2048;
+  double cpu_limit = 2.0;                   // cores (CFS quota / cpu.max)
+  std::uint64_t scratch_bytes = 1ull << 30;  // RAM overlay (tmpfs) size
+};
+
+// How a machine ended.
+struct MachineExit {
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::string describe() const;
+};
+
+class Machine {
+ public:
+  virtual ~Machine() = default;
+
+  virtual const std::string& id() const = 0;
+  // Host-side pid of the machine's root process (the agent, or the VMM).
+  virtual pid_t pid() const = 0;
+
+  // Opens a new stream to the agent's listener, ready for a protocol
+  // preamble (agent_protocol.hpp). Blocking but fast (a local connect).
+  virtual Result<UniqueFd> connect_agent() = 0;
+
+  // A file descriptor that becomes readable once the machine has ended
+  // (a pidfd). Owned by the machine.
+  virtual int exit_fd() const = 0;
+
+  // Kills every process of the machine at once. Idempotent; safe to call
+  // after the machine ended.
+  virtual void kill() = 0;
+
+  // Reaps the machine once exit_fd() is readable (or after kill()), frees
+  // every resource it held (cgroups, directories, uid range) and reports how
+  // it ended. Blocks until the machine is gone. Idempotent.
+  virtual MachineExit reap() = 0;
+
+  // Whether the sandbox could run Chromium's own sandbox (set by the agent's
+  // report; the backend only records what it learned at start).
+  virtual std::string backend_name() const = 0;
+};
+
+class MachineBackend {
+ public:
+  virtual ~MachineBackend() = default;
+  virtual std::string name() const = 0;
+  // Starts a machine whose agent begins launching Chromium immediately.
+  virtual Result<std::unique_ptr<Machine>> start(const MachineSpec& spec) = 0;
+  // On server start: kills and frees machines left behind by an earlier
+  // process (crash, kill -9). Returns how many it found.
+  virtual Result<int> reclaim_orphans() = 0;
+};
+
+}  // namespace kindling::node
