@@ -10,6 +10,9 @@ namespace kindling {
 
 struct Error {
   std::string message;
+  // A stable, machine-readable kind ("not_found", "conflict", ...); empty
+  // means an internal error. Callers at the edge map it to a status code.
+  std::string code;
 };
 
 template <typename T>
@@ -40,7 +43,9 @@ struct Ok {};
 using Status = Result<Ok>;
 inline Status ok_status() { return Ok{}; }
 
-inline Error make_error(std::string message) { return Error{std::move(message)}; }
+inline Error make_error(std::string message, std::string code = {}) {
+  return Error{std::move(message), std::move(code)};
+}
 
 }  // namespace kindling
 

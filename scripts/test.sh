@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: install, build, then every unit, integration and e2e
+# test through ctest. Extra arguments go to ctest (e.g. -R e2e -V).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" != 0 ]; then echo "run as root (tests create namespaces, cgroups and VMs)" >&2; exit 1; fi
+
+bash scripts/install-deps.sh
+bash scripts/build.sh
+echo "== testing (ctest)"
+cd build
+ctest --output-on-failure --timeout 900 "$@"

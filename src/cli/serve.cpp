@@ -1,0 +1,187 @@
+#include "cli/serve.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "common/log.hpp"
+#include "control/api_keys.hpp"
+#include "control/session_manager.hpp"
+#include "control/session_store.hpp"
+#include "gateway/gateway.hpp"
+#include "node/sandbox/sandbox_backend.hpp"
+
+namespace kindling::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8600";
+  std::string data_dir;
+  std::string agent_path;
+  std::string chromium_path = "/usr/lib/chromium/chromium";
+  std::string public_url;
+  std::string log_level = "info";
+  int max_sessions = 16;
+  int default_timeout = 3600;
+  int default_idle_timeout = 300;
+  std::uint64_t memory_mib = 2048;
+};
+
+// The agent ships next to the kindling binary (installed) or in the build
+// tree's src/agent (developer build).
+std::string find_agent(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  if (const char* env = std::getenv("KINDLING_AGENT"); env && *env) return env;
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  for (auto candidate : {self.parent_path() / "kindling-agent", self.parent_path() / ".." / "agent" / "kindling-agent"})
+    if (fs::exists(candidate, ec)) return fs::weakly_canonical(candidate, ec).string();
+  return {};
+}
+
+Result<std::pair<std::string, unsigned short>> parse_listen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return make_error("--listen must be ADDR:PORT, got '" + listen + "'");
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = 0;
+  try {
+    std::size_t used = 0;
+    port = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1) port = -1;
+  } catch (...) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) return make_error("--listen port must be 0..65535, got '" + listen + "'");
+  return std::make_pair(host, static_cast<unsigned short>(port));
+}
+
+int run_serve(const ServeOptions& o) {
+  init_logging("kindling", o.log_level);
+  auto listen = parse_listen(o.listen);
+  if (!listen) {
+    std::cerr << "error: " << listen.error().message << "\n";
+    return 2;
+  }
+  std::string data_dir = o.data_dir;
+  if (data_dir.empty()) {
+    const char* env = std::getenv("KINDLING_DATA_DIR");
+    data_dir = env && *env ? env : "/var/lib/kindling";
+  }
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  if (ec) {
+    std::cerr << "error: cannot create data directory " << data_dir << ": " << ec.message() << "\n";
+    return 2;
+  }
+  data_dir = fs::canonical(data_dir).string();
+  ::chmod(data_dir.c_str(), 0711);
+
+  auto store = control::SessionStore::open(data_dir + "/kindling.db");
+  if (!store) {
+    std::cerr << "error: " << store.error().message << "\n";
+    return 2;
+  }
+  const char* env_key = std::getenv("KINDLING_API_KEY");
+  control::ApiKeys::Setup key_setup;
+  auto keys = control::ApiKeys::setup(**store, data_dir, env_key ? env_key : "", &key_setup);
+  if (!keys) {
+    std::cerr << "error: " << keys.error().message << "\n";
+    return 2;
+  }
+
+  node::SandboxConfig sandbox;
+  sandbox.agent_path = find_agent(o.agent_path);
+  if (sandbox.agent_path.empty()) {
+    std::cerr << "error: kindling-agent not found next to this binary; pass --agent PATH or set KINDLING_AGENT\n";
+    return 2;
+  }
+  sandbox.state_dir = data_dir + "/machines";
+  sandbox.chromium_path = o.chromium_path;
+  auto backend = node::SandboxBackend::create(sandbox);
+  if (!backend) {
+    std::cerr << "error: sandbox backend unavailable: " << backend.error().message << "\n";
+    return 2;
+  }
+
+  control::SessionLimits limits;
+  limits.max_live_sessions = o.max_sessions;
+  limits.default_timeout_seconds = o.default_timeout;
+  limits.default_idle_timeout_seconds = o.default_idle_timeout;
+  limits.machine.memory_limit_bytes = o.memory_mib << 20;
+
+  boost::asio::io_context io(1);
+  control::SessionManager sessions(io, **store, **backend, limits);
+  if (auto st = sessions.recover(); !st) {
+    std::cerr << "error: cannot reconcile earlier sessions: " << st.error().message << "\n";
+    return 2;
+  }
+  gateway::GatewayConfig gw_config;
+  gw_config.listen_address = listen->first;
+  gw_config.port = listen->second;
+  gw_config.public_url = o.public_url;
+  gateway::Gateway gateway(io, sessions, *keys, gw_config);
+  auto endpoint = gateway.listen();
+  if (!endpoint) {
+    std::cerr << "error: " << endpoint.error().message << "\n";
+    return 2;
+  }
+
+  std::string host = endpoint->address().to_string();
+  if (endpoint->address().is_v6()) host = "[" + host + "]";
+  std::cout << "kindling serve: listening on http://" << host << ":" << endpoint->port() << "\n";
+  std::cout << "  data dir:  " << data_dir << "\n";
+  if (key_setup.from_environment)
+    std::cout << "  API key:   from KINDLING_API_KEY\n";
+  else
+    std::cout << "  API key:   " << key_setup.key_file << (key_setup.generated ? " (new)" : "") << "\n";
+  std::cout << "  backend:   sandbox (agent " << sandbox.agent_path << ")" << std::endl;
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: releasing every session and stopping", sig);
+    gateway.stop();
+    sessions.shutdown([&io] { io.stop(); });
+  });
+  io.run();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, std::shared_ptr<int> exit_code) {
+  auto o = std::make_shared<ServeOptions>();
+  auto* serve = app.add_subcommand("serve", "Run gateway and node in one process (the embedded default)");
+  serve->add_option("--listen", o->listen, "Address and port of the API and CDP gateway")->capture_default_str();
+  serve->add_option("--data-dir", o->data_dir, "State directory (env KINDLING_DATA_DIR, default /var/lib/kindling)");
+  serve->add_option("--agent", o->agent_path, "Path of kindling-agent (env KINDLING_AGENT)");
+  serve->add_option("--chromium", o->chromium_path, "Chromium binary inside the machine")->capture_default_str();
+  serve->add_option("--public-url", o->public_url, "Base URL handed to clients (default: from the Host header)");
+  serve->add_option("--max-sessions", o->max_sessions, "Live sessions this host accepts")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  serve->add_option("--default-timeout", o->default_timeout, "Default max lifetime (s)")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  serve->add_option("--default-idle-timeout", o->default_idle_timeout, "Default idle timeout (s)")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  serve->add_option("--memory-mib", o->memory_mib, "Memory limit per machine (MiB)")
+      ->check(CLI::Range(256, 1 << 20))
+      ->capture_default_str();
+  serve->add_option("--log-level", o->log_level, "trace|debug|info|warn|error")->capture_default_str();
+  serve->callback([o, exit_code] { *exit_code = run_serve(*o); });
+}
+
+}  // namespace kindling::cli

@@ -1,0 +1,108 @@
+// The session lifecycle: starting -> ready -> released | expired | failed.
+// Owns live sessions, their machines, timers and attached CDP clients, and
+// keeps the store in step. Every method runs on the io_context's one thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "common/result.hpp"
+#include "control/session_options.hpp"
+#include "control/session_record.hpp"
+#include "control/session_store.hpp"
+#include "node/agent_link.hpp"
+#include "node/machine.hpp"
+
+namespace kindling::control {
+
+// Something attached to a live session that must hear when it ends: a CDP
+// websocket proxy, for instance.
+class SessionClient {
+ public:
+  virtual ~SessionClient() = default;
+  virtual void terminate(int close_code, const std::string& reason) = 0;
+};
+
+class LiveSession {
+ public:
+  const SessionRecord& record() const { return record_; }
+  const std::string& token() const { return token_; }
+  const std::string& browser_ws_path() const { return browser_ws_path_; }
+
+ private:
+  friend class SessionManager;
+  explicit LiveSession(boost::asio::io_context& io) : lifetime_timer_(io), idle_timer_(io), exit_watch_(io) {}
+
+  SessionRecord record_;
+  std::string token_;
+  std::string browser_ws_path_;
+  SteadyClock::time_point requested_at_;
+  std::unique_ptr<node::Machine> machine_;
+  std::shared_ptr<node::AgentControl> control_;
+  boost::asio::steady_timer lifetime_timer_;
+  boost::asio::steady_timer idle_timer_;
+  boost::asio::posix::stream_descriptor exit_watch_;
+  std::vector<std::weak_ptr<SessionClient>> clients_;
+  std::function<void(Result<SessionRecord>)> on_created_;
+  bool ending_ = false;
+};
+
+class SessionManager {
+ public:
+  SessionManager(boost::asio::io_context& io, SessionStore& store, node::MachineBackend& backend, SessionLimits limits);
+  ~SessionManager();
+
+  // Reconciles with what an earlier process left: live records are marked
+  // failed and orphaned machines killed.
+  Status recover();
+
+  // Starts a session and calls `done` once it is ready (or has failed).
+  void create(const CreateSessionOptions& options, std::function<void(Result<SessionRecord>)> done);
+  Result<SessionRecord> get(const std::string& id);
+  Result<std::vector<SessionRecord>> list(bool include_ended);
+  Result<SessionRecord> release(const std::string& id);
+
+  // A ready session for the CDP proxy: errors "not_found", "conflict" (ended)
+  // or "unavailable" (still starting).
+  Result<std::shared_ptr<LiveSession>> find_ready(const std::string& id);
+  void attach(const std::shared_ptr<LiveSession>& s, const std::shared_ptr<SessionClient>& client);
+  void detach(const std::shared_ptr<LiveSession>& s, const SessionClient* client);
+  void open_cdp_stream(const std::shared_ptr<LiveSession>& s,
+                       std::function<void(Result<std::unique_ptr<node::AgentSocket>>)> done);
+
+  // Ends every live session (clients hear close code 1001) and calls `done`
+  // once every machine is reaped.
+  void shutdown(std::function<void()> done);
+
+  std::size_t live_count() const { return live_.size(); }
+  const SessionLimits& limits() const { return limits_; }
+
+ private:
+  void on_ready(const std::shared_ptr<LiveSession>& s, const agent_protocol::Ready& ready);
+  void end(const std::shared_ptr<LiveSession>& s, SessionStatus status, const std::string& reason, int close_code);
+  void arm_idle_timer(const std::shared_ptr<LiveSession>& s);
+  void persist(const SessionRecord& r);
+  void maybe_finish_shutdown();
+
+  boost::asio::io_context& io_;
+  SessionStore& store_;
+  node::MachineBackend& backend_;
+  SessionLimits limits_;
+  std::map<std::string, std::shared_ptr<LiveSession>> live_;
+  // Reaping waits for a machine's processes to die: never on the io thread.
+  boost::asio::thread_pool reapers_{2};
+  std::size_t reaping_ = 0;
+  bool shutting_down_ = false;
+  std::function<void()> on_shutdown_done_;
+};
+
+}  // namespace kindling::control

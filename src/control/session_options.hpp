@@ -1,0 +1,34 @@
+// Typed, validated inputs of the control layer. The gateway parses request
+// bodies into these; nothing here knows about HTTP or JSON.
+#pragma once
+
+#include <cstdint>
+
+#include "node/machine.hpp"
+
+namespace kindling::control {
+
+struct CreateSessionOptions {
+  int timeout_seconds = 0;       // max lifetime; 0 = server default
+  int idle_timeout_seconds = 0;  // no CDP client for this long ends it; 0 = default
+};
+
+struct SessionLimits {
+  int default_timeout_seconds = 3600;
+  int max_timeout_seconds = 24 * 3600;
+  int default_idle_timeout_seconds = 300;
+  int max_live_sessions = 16;     // host capacity guard; past it, create answers 503
+  int ready_timeout_seconds = 45;  // machine start until Chromium answers CDP
+  node::MachineSpec machine;       // limits applied to every machine (id set per session)
+};
+
+// WebSocket close codes sent to CDP clients when their session ends.
+namespace close_code {
+inline constexpr int kServerShutdown = 1001;
+inline constexpr int kReleased = 4000;
+inline constexpr int kLifetimeExpired = 4001;
+inline constexpr int kIdleExpired = 4002;
+inline constexpr int kFailed = 4003;
+}  // namespace close_code
+
+}  // namespace kindling::control

@@ -1,0 +1,53 @@
+// What Kindling remembers about a session: the durable record (SQLite) and
+// the JSON the API shows for it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace kindling::control {
+
+enum class SessionStatus { kStarting, kReady, kReleased, kExpired, kFailed };
+
+std::string_view to_string(SessionStatus s);
+std::optional<SessionStatus> parse_status(std::string_view s);
+inline bool is_live(SessionStatus s) { return s == SessionStatus::kStarting || s == SessionStatus::kReady; }
+
+// Milestones of a session's start, in milliseconds since the create request
+// arrived. Absent until reached.
+struct StartTimings {
+  std::optional<double> queued_ms;            // request parsed, work begins
+  std::optional<double> machine_acquired_ms;  // machine process running
+  std::optional<double> ready_ms;             // agent reported CDP answering
+  double agent_launch_ms = 0;                 // inside the machine: agent start -> Chromium exec
+  double agent_cdp_ready_ms = 0;              // inside the machine: Chromium exec -> CDP answered
+};
+
+struct SessionRecord {
+  std::string id;
+  SessionStatus status = SessionStatus::kStarting;
+  std::int64_t created_at_ms = 0;
+  std::int64_t expires_at_ms = 0;
+  std::optional<std::int64_t> ended_at_ms;
+  int timeout_seconds = 0;
+  int idle_timeout_seconds = 0;
+  std::string end_reason;
+  std::string backend;
+  pid_t machine_pid = 0;
+  std::optional<bool> chromium_sandbox;
+  std::string sandbox_note;
+  std::string browser_version;
+  std::string start_path = "cold";  // "cold" | "warm"
+  StartTimings timings;
+};
+
+// The API's view of a record (without URLs, which the gateway adds).
+nlohmann::json to_api_json(const SessionRecord& r);
+
+}  // namespace kindling::control

@@ -1,0 +1,126 @@
+#include "gateway/api_request.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace kindling::gateway {
+
+namespace {
+
+constexpr std::size_t kMaxTargetBytes = 4096;
+constexpr std::size_t kMaxSegments = 16;
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+Result<std::string> percent_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%') {
+      if (i + 2 >= s.size()) return make_error("bad percent-encoding", "bad_request");
+      int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+      if (hi < 0 || lo < 0) return make_error("bad percent-encoding", "bad_request");
+      char decoded = static_cast<char>(hi * 16 + lo);
+      if (decoded == '\0') return make_error("NUL in request target", "bad_request");
+      out.push_back(decoded);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Target> parse_target(std::string_view target) {
+  if (target.empty() || target.front() != '/') return make_error("request target must start with '/'", "bad_request");
+  if (target.size() > kMaxTargetBytes) return make_error("request target too long", "bad_request");
+  Target t;
+  std::string_view path = target, query;
+  if (auto q = target.find('?'); q != std::string_view::npos) {
+    path = target.substr(0, q);
+    query = target.substr(q + 1);
+  }
+  if (auto f = query.find('#'); f != std::string_view::npos) query = query.substr(0, f);
+  t.trailing_slash = path.size() > 1 && path.back() == '/';
+  std::size_t pos = 1;
+  while (pos < path.size()) {
+    auto next = path.find('/', pos);
+    if (next == std::string_view::npos) next = path.size();
+    auto raw = path.substr(pos, next - pos);
+    if (!raw.empty()) {
+      KINDLING_TRY(seg, percent_decode(raw, false));
+      if (seg == "." || seg == ".." || seg.find('/') != std::string::npos)
+        return make_error("path segment not allowed", "bad_request");
+      t.segments.push_back(std::move(seg));
+      if (t.segments.size() > kMaxSegments) return make_error("too many path segments", "bad_request");
+    }
+    pos = next + 1;
+  }
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    KINDLING_TRY(key, percent_decode(pair.substr(0, eq), true));
+    std::string value;
+    if (eq != std::string_view::npos) {
+      KINDLING_TRY(v, percent_decode(pair.substr(eq + 1), true));
+      value = std::move(v);
+    }
+    t.query.emplace(std::move(key), std::move(value));
+  }
+  return t;
+}
+
+Result<control::CreateSessionOptions> parse_create_session(std::string_view body,
+                                                           const control::SessionLimits& limits) {
+  control::CreateSessionOptions opts;
+  auto all_space = body.find_first_not_of(" \t\r\n") == std::string_view::npos;
+  if (all_space) return opts;
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return make_error("request body is not valid JSON", "bad_request");
+  if (!j.is_object()) return make_error("request body must be a JSON object", "bad_request");
+  auto read_seconds = [&](const std::string& key, int max, int& out) -> Status {
+    const auto& v = j[key];
+    if (!v.is_number_integer())
+      return make_error("'" + key + "' must be an integer number of seconds", "bad_request");
+    auto n = v.get<std::int64_t>();
+    if (n < 1 || n > max)
+      return make_error("'" + key + "' must be between 1 and " + std::to_string(max), "bad_request");
+    out = static_cast<int>(n);
+    return ok_status();
+  };
+  for (auto& [key, value] : j.items()) {
+    (void)value;
+    if (key == "timeoutSeconds") {
+      if (auto st = read_seconds(key, limits.max_timeout_seconds, opts.timeout_seconds); !st) return st.error();
+    } else if (key == "idleTimeoutSeconds") {
+      if (auto st = read_seconds(key, limits.max_timeout_seconds, opts.idle_timeout_seconds); !st) return st.error();
+    } else {
+      return make_error("unknown field '" + key.substr(0, 64) + "'", "bad_request");
+    }
+  }
+  return opts;
+}
+
+std::optional<std::string> sanitize_host_header(std::string_view host) {
+  if (host.empty() || host.size() > 255) return std::nullopt;
+  for (char c : host) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+              c == ':' || c == '[' || c == ']' || c == '_';
+    if (!ok) return std::nullopt;
+  }
+  return std::string(host);
+}
+
+}  // namespace kindling::gateway

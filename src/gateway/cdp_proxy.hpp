@@ -1,0 +1,59 @@
+// The CDP websocket proxy: one client websocket relayed message by message to
+// a websocket on the session's Chromium, through an agent CDP stream. It
+// looks at nothing inside the messages. When the session ends the client
+// gets a close frame with a code and a reason, never a silent drop.
+#pragma once
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <memory>
+#include <string>
+
+#include "control/session_manager.hpp"
+#include "gateway/http_response.hpp"
+#include "node/agent_link.hpp"
+
+namespace kindling::gateway {
+
+class Gateway;
+
+class CdpProxy : public control::SessionClient, public std::enable_shared_from_this<CdpProxy> {
+ public:
+  static void start(Gateway& gateway, std::shared_ptr<control::LiveSession> session, boost::beast::tcp_stream stream,
+                    Request upgrade, std::string browser_path);
+  ~CdpProxy() override;
+
+  void terminate(int close_code, const std::string& reason) override;
+
+ private:
+  using ClientSocket = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+  using BrowserSocket = boost::beast::websocket::stream<node::AgentSocket>;
+
+  CdpProxy(Gateway& gateway, std::shared_ptr<control::LiveSession> session, boost::beast::tcp_stream stream,
+           Request upgrade, std::string browser_path);
+  void connect_browser();
+  void accept_client();
+  void refuse(http::status status, const std::string& code, const std::string& message);
+  void relay_client_to_browser();
+  void relay_browser_to_client();
+  void close_client(boost::beast::websocket::close_reason reason);
+  void finish();
+
+  Gateway& gateway_;
+  std::shared_ptr<control::LiveSession> session_;
+  boost::beast::tcp_stream pre_upgrade_;
+  Request upgrade_;
+  std::string browser_path_;
+  std::unique_ptr<ClientSocket> client_;
+  std::unique_ptr<BrowserSocket> browser_;
+  boost::beast::flat_buffer from_client_;
+  boost::beast::flat_buffer from_browser_;
+  bool writing_to_client_ = false;
+  bool client_closing_ = false;
+  bool attached_ = false;
+  bool finished_ = false;
+  std::optional<boost::beast::websocket::close_reason> pending_close_;
+};
+
+}  // namespace kindling::gateway

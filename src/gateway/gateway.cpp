@@ -1,0 +1,198 @@
+#include "gateway/gateway.hpp"
+
+#include <boost/asio/ip/address.hpp>
+
+#include <cctype>
+
+#include "common/log.hpp"
+#include "common/secrets.hpp"
+#include "gateway/cdp_proxy.hpp"
+#include "gateway/discovery.hpp"
+#include "gateway/http_connection.hpp"
+
+namespace kindling::gateway {
+
+namespace asio = boost::asio;
+using control::SessionRecord;
+
+Gateway::Gateway(asio::io_context& io, control::SessionManager& sessions, const control::ApiKeys& keys,
+                 GatewayConfig config)
+    : io_(io), sessions_(sessions), keys_(keys), config_(std::move(config)), acceptor_(io) {}
+
+Gateway::~Gateway() { stop(); }
+
+Result<asio::ip::tcp::endpoint> Gateway::listen() {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(config_.listen_address, ec);
+  if (ec) return make_error("invalid listen address '" + config_.listen_address + "'");
+  asio::ip::tcp::endpoint endpoint(address, config_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return make_error("cannot listen on " + config_.listen_address + ":" + std::to_string(config_.port) + ": " +
+                            ec.message());
+  accept_next();
+  return acceptor_.local_endpoint();
+}
+
+void Gateway::stop() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+void Gateway::accept_next() {
+  acceptor_.async_accept([this](boost::system::error_code ec, asio::ip::tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      socket.set_option(asio::ip::tcp::no_delay(true), ec);
+      std::make_shared<HttpConnection>(std::move(socket), *this)->start();
+    }
+    accept_next();
+  });
+}
+
+std::string Gateway::base_url(const Request& req) const {
+  if (!config_.public_url.empty()) return config_.public_url;
+  if (auto host = sanitize_host_header(to_std(req[http::field::host]))) return "http://" + *host;
+  auto ep = acceptor_.local_endpoint();
+  return "http://" + ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+bool Gateway::has_api_key(const Request& req) const {
+  auto auth = to_std(req[http::field::authorization]);
+  constexpr std::string_view kBearer = "Bearer ";
+  if (auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer &&
+      keys_.verify(auth.substr(kBearer.size())))
+    return true;
+  auto header = to_std(req["X-API-Key"]);
+  return !header.empty() && keys_.verify(header);
+}
+
+bool Gateway::may_use_session(const Request& req, const Target& target, const control::LiveSession& s) const {
+  if (has_api_key(req)) return true;
+  auto it = target.query.find("token");
+  if (it == target.query.end()) return false;
+  return constant_time_equal(it->second, s.token()) || keys_.verify(it->second);
+}
+
+nlohmann::json Gateway::session_json(const Request& req, const SessionRecord& r) {
+  auto j = control::to_api_json(r);
+  if (r.status == control::SessionStatus::kReady) {
+    if (auto live = sessions_.find_ready(r.id)) {
+      std::string http_base = base_url(req) + "/v1/sessions/" + r.id;
+      std::string ws_base = "ws" + http_base.substr(4);  // http -> ws, https -> wss
+      j["cdpUrl"] = ws_base + "/cdp?token=" + (*live)->token();
+      j["cdpHttpUrl"] = http_base + "?token=" + (*live)->token();
+    }
+  }
+  return j;
+}
+
+void Gateway::handle(Request req, std::function<void(Response)> reply) {
+  auto target = parse_target(to_std(req.target()));
+  if (!target) return reply(error_response(req, target.error()));
+  const auto& seg = target->segments;
+  auto method = req.method();
+  auto not_allowed = [&] {
+    reply(error_response(req, http::status::method_not_allowed, "method_not_allowed",
+                         std::string(req.method_string()) + " is not allowed on " + std::string(req.target())));
+  };
+
+  if (seg.size() == 1 && seg[0] == "healthz") {
+    return reply(json_response(req, http::status::ok, {{"status", "ok"}, {"liveSessions", sessions_.live_count()}}));
+  }
+  if (seg.empty() || seg[0] != "v1" || seg.size() < 2 || seg[1] != "sessions")
+    return reply(error_response(req, http::status::not_found, "not_found", "no such route: " + std::string(req.target())));
+
+  // Discovery routes accept the session token, like the websocket routes.
+  if (seg.size() >= 4 && seg[3] == "json") {
+    if (method != http::verb::get) return not_allowed();
+    auto live = sessions_.find_ready(seg[2]);
+    if (!live) {
+      if (!has_api_key(req) && live.error().code != "not_found" && live.error().code != "conflict")
+        return reply(error_response(req, http::status::unauthorized, "unauthorized", "missing or invalid credentials"));
+      return reply(error_response(req, live.error()));
+    }
+    if (!may_use_session(req, *target, **live))
+      return reply(error_response(req, http::status::unauthorized, "unauthorized",
+                                  "missing or invalid API key or session token"));
+    std::string path = "/json";
+    for (std::size_t i = 4; i < seg.size(); ++i) path += "/" + seg[i];
+    return serve_discovery(*this, req, *live, path, std::move(reply));
+  }
+
+  if (!has_api_key(req))
+    return reply(error_response(req, http::status::unauthorized, "unauthorized",
+                                "missing or invalid API key (Authorization: Bearer <key> or X-API-Key)"));
+
+  if (seg.size() == 2) {
+    if (method == http::verb::get) {
+      bool all = target->query.count("all") && target->query.at("all") != "0" && target->query.at("all") != "false";
+      auto list = sessions_.list(all);
+      if (!list) return reply(error_response(req, list.error()));
+      auto arr = nlohmann::json::array();
+      for (auto& r : *list) arr.push_back(session_json(req, r));
+      return reply(json_response(req, http::status::ok, {{"sessions", arr}}));
+    }
+    if (method == http::verb::post) {
+      auto opts = parse_create_session(req.body(), sessions_.limits());
+      if (!opts) return reply(error_response(req, opts.error()));
+      auto shared_req = std::make_shared<Request>(std::move(req));
+      sessions_.create(*opts, [this, shared_req, reply = std::move(reply)](Result<SessionRecord> r) {
+        if (!r) return reply(error_response(*shared_req, r.error()));
+        reply(json_response(*shared_req, http::status::created, session_json(*shared_req, *r)));
+      });
+      return;
+    }
+    return not_allowed();
+  }
+  if (seg.size() == 3) {
+    if (method == http::verb::get) {
+      auto r = sessions_.get(seg[2]);
+      if (!r) return reply(error_response(req, r.error()));
+      return reply(json_response(req, http::status::ok, session_json(req, *r)));
+    }
+    if (method == http::verb::delete_) {
+      auto r = sessions_.release(seg[2]);
+      if (!r) return reply(error_response(req, r.error()));
+      return reply(json_response(req, http::status::ok, session_json(req, *r)));
+    }
+    return not_allowed();
+  }
+  reply(error_response(req, http::status::not_found, "not_found", "no such route: " + std::string(req.target())));
+}
+
+void Gateway::upgrade(boost::beast::tcp_stream stream, Request req) {
+  auto refuse = [&](const Response& res) {
+    auto shared_res = std::make_shared<Response>(res);
+    shared_res->keep_alive(false);
+    auto shared_stream = std::make_shared<boost::beast::tcp_stream>(std::move(stream));
+    shared_stream->expires_after(std::chrono::seconds(10));
+    http::async_write(*shared_stream, *shared_res, [shared_stream, shared_res](boost::system::error_code, std::size_t) {
+      boost::system::error_code ignored;
+      shared_stream->socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    });
+  };
+  auto target = parse_target(to_std(req.target()));
+  if (!target) return refuse(error_response(req, target.error()));
+  const auto& seg = target->segments;
+  // /v1/sessions/{id}/cdp | /v1/sessions/{id}/devtools/{browser|page}/{targetId}
+  bool cdp_route = seg.size() == 4 && seg[3] == "cdp";
+  bool devtools_route = seg.size() == 6 && seg[3] == "devtools" && (seg[4] == "browser" || seg[4] == "page");
+  if (seg.size() < 4 || seg[0] != "v1" || seg[1] != "sessions" || !(cdp_route || devtools_route))
+    return refuse(error_response(req, http::status::not_found, "not_found",
+                                 "no websocket route " + std::string(req.target())));
+  auto live = sessions_.find_ready(seg[2]);
+  if (!live) return refuse(error_response(req, live.error()));
+  if (!may_use_session(req, *target, **live))
+    return refuse(error_response(req, http::status::unauthorized, "unauthorized",
+                                 "missing or invalid session token or API key"));
+  std::string browser_path = cdp_route ? (*live)->browser_ws_path() : "/devtools/" + seg[4] + "/" + seg[5];
+  for (char c : browser_path)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '_' || c == '.'))
+      return refuse(error_response(req, http::status::bad_request, "bad_request", "invalid target id"));
+  CdpProxy::start(*this, *live, std::move(stream), std::move(req), std::move(browser_path));
+}
+
+}  // namespace kindling::gateway

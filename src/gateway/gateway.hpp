@@ -1,0 +1,68 @@
+// kindling gateway: the REST API, CDP discovery and the CDP websocket proxy,
+// on one HTTP listener. Runs on the control layer's io_context thread.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/result.hpp"
+#include "control/api_keys.hpp"
+#include "control/session_manager.hpp"
+#include "gateway/api_request.hpp"
+#include "gateway/http_response.hpp"
+
+namespace kindling::gateway {
+
+struct GatewayConfig {
+  std::string listen_address = "127.0.0.1";
+  unsigned short port = 8600;
+  // Base of the URLs handed to clients ("http://browsers.example:8600");
+  // empty: taken from each request's Host header.
+  std::string public_url;
+  std::size_t max_body_bytes = 1 << 20;
+  // Largest CDP message relayed in either direction (multi-MB screenshots
+  // and DOM snapshots are normal).
+  std::size_t max_cdp_message_bytes = 256u << 20;
+};
+
+class Gateway {
+ public:
+  Gateway(boost::asio::io_context& io, control::SessionManager& sessions, const control::ApiKeys& keys,
+          GatewayConfig config);
+  ~Gateway();
+
+  // Binds and starts accepting; returns the bound endpoint.
+  Result<boost::asio::ip::tcp::endpoint> listen();
+  void stop();
+
+  // Entry points used by HTTP connections.
+  void handle(Request req, std::function<void(Response)> reply);
+  void upgrade(boost::beast::tcp_stream stream, Request req);
+
+  const GatewayConfig& config() const { return config_; }
+  control::SessionManager& sessions() { return sessions_; }
+
+  // "http://host:port" for URLs handed to this request's client.
+  std::string base_url(const Request& req) const;
+
+ private:
+  void accept_next();
+  bool has_api_key(const Request& req) const;
+  // API key, or the session's own token in ?token= (CDP routes only).
+  bool may_use_session(const Request& req, const Target& target, const control::LiveSession& s) const;
+  nlohmann::json session_json(const Request& req, const control::SessionRecord& r);
+
+  boost::asio::io_context& io_;
+  control::SessionManager& sessions_;
+  const control::ApiKeys& keys_;
+  GatewayConfig config_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+};
+
+}  // namespace kindling::gateway

@@ -1,0 +1,75 @@
+#include "gateway/http_connection.hpp"
+
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include "common/log.hpp"
+
+namespace kindling::gateway {
+
+namespace beast = boost::beast;
+
+namespace {
+constexpr auto kRequestTimeout = std::chrono::seconds(60);
+constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
+}  // namespace
+
+HttpConnection::HttpConnection(boost::asio::ip::tcp::socket socket, Gateway& gateway)
+    : stream_(std::move(socket)), gateway_(gateway) {}
+
+void HttpConnection::start() { read_request(); }
+
+void HttpConnection::read_request() {
+  parser_.emplace();
+  parser_->header_limit(kMaxHeaderBytes);
+  parser_->body_limit(gateway_.config().max_body_bytes);
+  stream_.expires_after(kRequestTimeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+}
+
+void HttpConnection::on_read(beast::error_code ec) {
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == boost::asio::error::eof ||
+      ec == boost::asio::error::connection_reset || ec == boost::asio::error::operation_aborted) {
+    beast::error_code ignored;
+    stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    return;
+  }
+  if (ec) {
+    // Answer what can be answered, then drop the connection: after a parse
+    // error the stream position is unknown.
+    Request stub;
+    stub.version(11);
+    stub.keep_alive(false);
+    auto res = ec == http::error::body_limit
+                   ? error_response(stub, http::status::payload_too_large, "payload_too_large",
+                                    "request body larger than " + std::to_string(gateway_.config().max_body_bytes) +
+                                        " bytes")
+                   : error_response(stub, http::status::bad_request, "bad_request",
+                                    "malformed HTTP request: " + ec.message());
+    res.keep_alive(false);
+    write(std::move(res));
+    return;
+  }
+  Request req = parser_->release();
+  if (beast::websocket::is_upgrade(req)) {
+    stream_.expires_never();
+    gateway_.upgrade(std::move(stream_), std::move(req));
+    return;
+  }
+  gateway_.handle(std::move(req), [self = shared_from_this()](Response res) { self->write(std::move(res)); });
+}
+
+void HttpConnection::write(Response res) {
+  auto shared = std::make_shared<Response>(std::move(res));
+  stream_.expires_after(kRequestTimeout);
+  http::async_write(stream_, *shared, [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
+    if (ec || !shared->keep_alive()) {
+      beast::error_code ignored;
+      self->stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    self->read_request();
+  });
+}
+
+}  // namespace kindling::gateway

@@ -1,0 +1,71 @@
+// Host side of a machine's agent: the control channel (events from the agent)
+// and CDP streams (raw relays to Chromium). Everything the agent sends is
+// untrusted and validated by agent_protocol before it reaches a callback.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/agent_protocol.hpp"
+#include "common/result.hpp"
+#include "node/machine.hpp"
+
+namespace kindling::node {
+
+using AgentSocket = boost::asio::local::stream_protocol::socket;
+
+// The control channel. Callbacks run on the io_context; at most one of
+// on_failure fires, after which the link is closed.
+class AgentControl : public std::enable_shared_from_this<AgentControl> {
+ public:
+  struct Events {
+    std::function<void(const agent_protocol::Ready&)> on_ready;
+    std::function<void(const agent_protocol::BrowserExited&)> on_browser_exited;
+    std::function<void(const std::string& why)> on_failure;
+  };
+
+  // Connects to the agent, retrying while its listener is not up yet, until
+  // `connect_deadline`.
+  static std::shared_ptr<AgentControl> open(boost::asio::io_context& io, Machine& machine, Events events,
+                                            std::chrono::milliseconds connect_deadline);
+
+  void send(const agent_protocol::HostMessage& message);
+  // Stops reading and closes the socket; no callback fires afterwards.
+  void close();
+
+ private:
+  AgentControl(boost::asio::io_context& io, Machine& machine, Events events);
+  void try_connect();
+  void start_reading();
+  void write_next();
+  void fail(const std::string& why);
+
+  boost::asio::io_context& io_;
+  Machine& machine_;
+  Events events_;
+  AgentSocket socket_;
+  boost::asio::steady_timer retry_timer_;
+  std::chrono::steady_clock::time_point deadline_;
+  agent_protocol::FrameDecoder decoder_;
+  std::array<char, 16 * 1024> read_buffer_{};
+  std::deque<std::string> outbox_;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool hello_seen_ = false;
+  std::string last_connect_error_;
+};
+
+// Opens a CDP stream: a connection on which the agent has answered "OK" and
+// which now carries raw bytes to and from Chromium's debugging port.
+void open_cdp_stream(boost::asio::io_context& io, Machine& machine,
+                     std::function<void(Result<std::unique_ptr<AgentSocket>>)> done);
+
+}  // namespace kindling::node

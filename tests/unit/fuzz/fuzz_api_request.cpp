@@ -1,0 +1,15 @@
+// Fuzzes the HTTP API's input parsers: request targets and create bodies.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "gateway/api_request.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  (void)kindling::gateway::parse_target(input);
+  kindling::control::SessionLimits limits;
+  (void)kindling::gateway::parse_create_session(input, limits);
+  (void)kindling::gateway::sanitize_host_header(input);
+  return 0;
+}
