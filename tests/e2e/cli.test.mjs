@@ -1,0 +1,47 @@
+// `kindling session create|list|get|delete` against a running server.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { startServer, kindlingBin } from './lib/server.mjs';
+
+let server;
+before(async () => { server = await startServer(); });
+after(async () => { await server?.stop(); });
+
+function cli(...args) {
+  const r = spawnSync(kindlingBin, ['session', ...args, '--server', server.url, '--api-key', server.apiKey],
+    { encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr, json: (() => { try { return JSON.parse(r.stdout); } catch { return null; } })() };
+}
+
+test('the CLI creates, lists, gets and releases a session', () => {
+  const created = cli('create', '--timeout', '120');
+  assert.equal(created.code, 0, created.err);
+  assert.equal(created.json.status, 'ready');
+  assert.equal(created.json.timeoutSeconds, 120);
+  assert.match(created.json.cdpUrl, /^ws:\/\/.*\/cdp\?token=/);
+  const id = created.json.id;
+  const listed = cli('list');
+  assert.equal(listed.code, 0);
+  assert.ok(listed.json.sessions.some((s) => s.id === id));
+  const got = cli('get', id);
+  assert.equal(got.json.id, id);
+  const deleted = cli('delete', id);
+  assert.equal(deleted.code, 0);
+  assert.equal(deleted.json.status, 'released');
+  const again = cli('delete', id);
+  assert.equal(again.code, 1);
+  assert.match(again.err, /HTTP 409/);
+  const missing = cli('get', 'nope');
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /HTTP 404/);
+});
+
+test('the CLI explains a wrong key and an unreachable server', () => {
+  const r = spawnSync(kindlingBin, ['session', 'list', '--server', server.url, '--api-key', 'wrong-key'], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /HTTP 401/);
+  const down = spawnSync(kindlingBin, ['session', 'list', '--server', 'http://127.0.0.1:1', '--api-key', 'x'], { encoding: 'utf8' });
+  assert.equal(down.status, 2);
+  assert.match(down.stderr, /cannot reach kindling server/);
+});

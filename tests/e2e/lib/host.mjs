@@ -1,0 +1,68 @@
+// What a machine leaves on the host, read straight from /proc and /sys: the
+// tests use it to prove that an ended session left nothing behind.
+import { readdirSync, readFileSync, existsSync, readlinkSync } from 'node:fs';
+
+export function pidAlive(pid) {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+function readOr(path, fallback = '') {
+  try { return readFileSync(path, 'utf8'); } catch { return fallback; }
+}
+
+export function allPids() {
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+}
+
+export function processInfo(pid) {
+  const status = readOr(`/proc/${pid}/status`);
+  const uid = Number((status.match(/^Uid:\s+(\d+)/m) || [])[1]);
+  const ppid = Number((status.match(/^PPid:\s+(\d+)/m) || [])[1]);
+  const cmdline = readOr(`/proc/${pid}/cmdline`).split('\0').filter(Boolean);
+  return { pid, uid, ppid, comm: readOr(`/proc/${pid}/comm`).trim(), cmdline };
+}
+
+// Processes that belong to machines: agents, Chromium, anything running in a
+// machine's uid range.
+export function machineProcesses() {
+  return allPids().map(processInfo).filter((p) =>
+    p.uid >= 1000000 || p.comm === 'kindling-agent' || p.cmdline[0] === '/kindling/agent' ||
+    /chromium/.test(p.cmdline[0] || ''));
+}
+
+export function descendants(pid) {
+  const infos = allPids().map(processInfo);
+  const out = [];
+  const walk = (p) => { for (const c of infos.filter((i) => i.ppid === p)) { out.push(c); walk(c.pid); } };
+  walk(pid);
+  return out;
+}
+
+export function mountCount() {
+  return readOr('/proc/self/mountinfo').split('\n').filter(Boolean).length;
+}
+
+// Distinct namespaces in use by any process on the host.
+export function namespaceInodes() {
+  const set = new Set();
+  for (const pid of allPids()) {
+    for (const kind of ['user', 'pid', 'mnt', 'net', 'ipc', 'uts', 'cgroup']) {
+      try { set.add(readlinkSync(`/proc/${pid}/ns/${kind}`)); } catch { /* gone or not ours */ }
+    }
+  }
+  return set;
+}
+
+// Machine cgroup directories under the kindling parent, v1 or v2.
+export function machineCgroups(parent = 'kindling') {
+  const out = [];
+  const roots = existsSync('/sys/fs/cgroup/cgroup.controllers')
+    ? ['/sys/fs/cgroup']
+    : readdirSync('/sys/fs/cgroup').map((d) => `/sys/fs/cgroup/${d}`);
+  for (const root of roots) {
+    const dir = `${root}/${parent}`;
+    if (!existsSync(dir)) continue;
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) out.push(`${dir}/${e.name}`);
+  }
+  return out;
+}
