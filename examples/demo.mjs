@@ -49,8 +49,8 @@ try {
   const t4 = t();
   const s = session.timings;
   console.log('timings:');
-  console.log(`  create (API call to ready answer)   ${ms(t0, t1)}`);
-  console.log(`    inside: machine started at ${s.machineAcquiredMs?.toFixed(1)} ms, CDP ready at ${s.readyMs?.toFixed(1)} ms`);
+  console.log(`  create (API call to ready answer)   ${ms(t0, t1)}  [${session.start} start: machine acquired at ` +
+    `${s.machineAcquiredMs?.toFixed(1)} ms, ready at ${s.readyMs?.toFixed(1)} ms on the server]`);
   console.log(`  Playwright connectOverCDP          ${ms(t1, t2)}`);
   console.log(`  new page, setContent, read title    ${ms(t2, t3)}`);
   console.log(`  close and release                   ${ms(t3, t4)}`);

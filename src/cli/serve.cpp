@@ -10,11 +10,14 @@
 #include <iostream>
 
 #include "common/log.hpp"
+#include "common/secrets.hpp"
 #include "control/api_keys.hpp"
 #include "control/session_manager.hpp"
 #include "control/session_store.hpp"
 #include "gateway/gateway.hpp"
+#include "node/machine_reaper.hpp"
 #include "node/sandbox/sandbox_backend.hpp"
+#include "node/standby_pool.hpp"
 
 namespace kindling::cli {
 
@@ -33,6 +36,9 @@ struct ServeOptions {
   int default_timeout = 3600;
   int default_idle_timeout = 300;
   std::uint64_t memory_mib = 2048;
+  int pool_min = 1;
+  int pool_max = 4;
+  int pool_max_age = 900;
 };
 
 // The agent ships next to the kindling binary (installed) or in the build
@@ -106,6 +112,9 @@ int run_serve(const ServeOptions& o) {
     return 2;
   }
   sandbox.state_dir = data_dir + "/machines";
+  // Machines of this data directory live under their own cgroup parent, so a
+  // server reclaiming its orphans never touches another server's machines.
+  sandbox.cgroup_parent = "kindling-" + sha256_hex(data_dir).substr(0, 12);
   sandbox.chromium_path = o.chromium_path;
   auto backend = node::SandboxBackend::create(sandbox);
   if (!backend) {
@@ -120,7 +129,18 @@ int run_serve(const ServeOptions& o) {
   limits.machine.memory_limit_bytes = o.memory_mib << 20;
 
   boost::asio::io_context io(1);
-  control::SessionManager sessions(io, **store, **backend, limits);
+  node::MachineReaper reaper(io);
+  std::unique_ptr<node::StandbyPool> pool;
+  if (o.pool_max > 0) {
+    node::StandbyPoolConfig pool_config;
+    pool_config.min_size = std::min(o.pool_min, o.pool_max);
+    pool_config.max_size = o.pool_max;
+    pool_config.max_age = std::chrono::seconds(o.pool_max_age);
+    pool_config.spec = limits.machine;
+    pool_config.ready_timeout = std::chrono::seconds(limits.ready_timeout_seconds);
+    pool = std::make_unique<node::StandbyPool>(io, **backend, reaper, pool_config);
+  }
+  control::SessionManager sessions(io, **store, **backend, reaper, pool.get(), limits);
   if (auto st = sessions.recover(); !st) {
     std::cerr << "error: cannot reconcile earlier sessions: " << st.error().message << "\n";
     return 2;
@@ -144,7 +164,13 @@ int run_serve(const ServeOptions& o) {
     std::cout << "  API key:   from KINDLING_API_KEY\n";
   else
     std::cout << "  API key:   " << key_setup.key_file << (key_setup.generated ? " (new)" : "") << "\n";
-  std::cout << "  backend:   sandbox (agent " << sandbox.agent_path << ")" << std::endl;
+  std::cout << "  backend:   sandbox (agent " << sandbox.agent_path << ")\n";
+  if (pool)
+    std::cout << "  pool:      " << pool->config().min_size << ".." << pool->config().max_size << " standby browsers\n";
+  else
+    std::cout << "  pool:      off (every start is cold)\n";
+  std::cout << std::flush;
+  if (pool) pool->start();
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int sig) {
@@ -179,6 +205,15 @@ void add_serve_command(CLI::App& app, std::shared_ptr<int> exit_code) {
       ->capture_default_str();
   serve->add_option("--memory-mib", o->memory_mib, "Memory limit per machine (MiB)")
       ->check(CLI::Range(256, 1 << 20))
+      ->capture_default_str();
+  serve->add_option("--pool-min", o->pool_min, "Standby browsers kept ready at least")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  serve->add_option("--pool-max", o->pool_max, "Standby browsers at most (0 disables the pool)")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  serve->add_option("--pool-max-age", o->pool_max_age, "Seconds before a standby browser is replaced")
+      ->check(CLI::Range(10, 86400))
       ->capture_default_str();
   serve->add_option("--log-level", o->log_level, "trace|debug|info|warn|error")->capture_default_str();
   serve->callback([o, exit_code] { *exit_code = run_serve(*o); });

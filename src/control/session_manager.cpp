@@ -1,8 +1,5 @@
 #include "control/session_manager.hpp"
 
-#include <boost/asio/post.hpp>
-#include <unistd.h>
-
 #include <algorithm>
 
 #include "common/log.hpp"
@@ -24,10 +21,11 @@ std::string describe_exit(const ap::BrowserExited& e) {
 }  // namespace
 
 SessionManager::SessionManager(asio::io_context& io, SessionStore& store, node::MachineBackend& backend,
-                               SessionLimits limits)
-    : io_(io), store_(store), backend_(backend), limits_(std::move(limits)) {}
+                               node::MachineReaper& reaper, node::StandbyPool* pool, SessionLimits limits)
+    : io_(io), store_(store), backend_(backend), reaper_(reaper), pool_(pool), limits_(std::move(limits)),
+      shutdown_poll_(io) {}
 
-SessionManager::~SessionManager() { reapers_.join(); }
+SessionManager::~SessionManager() = default;
 
 Status SessionManager::recover() {
   auto stale = store_.list(/*live_only=*/true, 1'000'000);
@@ -72,36 +70,8 @@ void SessionManager::create(const CreateSessionOptions& options, std::function<v
   r.timings.queued_ms = millis_between(requested_at, SteadyClock::now());
   s->on_created_ = std::move(done);
   live_[r.id] = s;
-  persist(r);
 
-  node::MachineSpec spec = limits_.machine;
-  spec.id = r.id;
-  auto machine = backend_.start(spec);
-  if (!machine) {
-    spdlog::error("session {}: machine did not start: {}", r.id, machine.error().message);
-    return end(s, SessionStatus::kFailed, "machine did not start: " + machine.error().message, close_code::kFailed);
-  }
-  s->machine_ = std::move(machine).value();
-  r.machine_pid = s->machine_->pid();
-  r.timings.machine_acquired_ms = millis_between(requested_at, SteadyClock::now());
-  spdlog::info("session {}: machine {} started (pid {}) in {:.1f} ms", r.id, r.backend, r.machine_pid,
-               *r.timings.machine_acquired_ms);
-
-  // The machine's end, however it comes, ends the session.
-  int watch_fd = ::dup(s->machine_->exit_fd());
-  boost::system::error_code ec;
-  if (watch_fd >= 0) s->exit_watch_.assign(watch_fd, ec);
-  if (watch_fd < 0 || ec) {
-    if (watch_fd >= 0 && ec) ::close(watch_fd);
-    return end(s, SessionStatus::kFailed, "cannot watch the machine's process", close_code::kFailed);
-  }
   std::weak_ptr<LiveSession> weak = s;
-  s->exit_watch_.async_wait(asio::posix::stream_descriptor::wait_read, [this, weak](boost::system::error_code ec) {
-    auto s = weak.lock();
-    if (ec || !s || s->ending_) return;
-    end(s, SessionStatus::kFailed, "machine exited unexpectedly", close_code::kFailed);
-  });
-
   s->lifetime_timer_.expires_after(std::chrono::seconds(r.timeout_seconds));
   s->lifetime_timer_.async_wait([this, weak](boost::system::error_code ec) {
     auto s = weak.lock();
@@ -110,15 +80,75 @@ void SessionManager::create(const CreateSessionOptions& options, std::function<v
         close_code::kLifetimeExpired);
   });
 
+  if (pool_) {
+    if (auto browser = pool_->take()) {
+      r.start_path = "warm";
+      r.timings.machine_acquired_ms = millis_between(requested_at, SteadyClock::now());
+      return bind(s, std::move(*browser));
+    }
+  }
+  r.start_path = "cold";
+  persist(r);
+  start_cold(s);
+}
+
+void SessionManager::start_cold(const std::shared_ptr<LiveSession>& s) {
+  node::MachineSpec spec = limits_.machine;
+  spec.id = "c-" + s->record_.id;
+  std::weak_ptr<LiveSession> weak = s;
+  s->cancel_launch_ = node::launch_browser(
+      io_, backend_, reaper_, spec, std::chrono::seconds(limits_.ready_timeout_seconds),
+      [this, weak](Result<node::ReadyBrowser> browser) {
+        auto s = weak.lock();
+        if (!s || s->ending_) {
+          if (browser) reaper_.dispose(std::move(browser->machine));
+          return;
+        }
+        s->cancel_launch_ = nullptr;
+        if (!browser) {
+          spdlog::error("session {}: {}", s->record_.id, browser.error().message);
+          return end(s, SessionStatus::kFailed, browser.error().message, close_code::kFailed);
+        }
+        bind(s, std::move(browser).value());
+      },
+      [this, weak](const node::Machine& machine, double started_ms) {
+        auto s = weak.lock();
+        if (!s) return;
+        s->record_.machine_id = machine.id();
+        s->record_.machine_pid = machine.pid();
+        s->record_.timings.machine_acquired_ms = millis_between(s->requested_at_, SteadyClock::now());
+        spdlog::info("session {}: machine {} started (pid {}) in {:.1f} ms", s->record_.id, machine.id(),
+                     machine.pid(), started_ms);
+      });
+}
+
+void SessionManager::bind(const std::shared_ptr<LiveSession>& s, node::ReadyBrowser browser) {
+  s->browser_ = std::move(browser);
+  auto& r = s->record_;
+  const auto& ready = s->browser_.ready;
+  r.machine_id = s->browser_.machine->id();
+  r.machine_pid = s->browser_.machine->pid();
+  r.status = SessionStatus::kReady;
+  r.chromium_sandbox = ready.chromium_sandbox;
+  r.sandbox_note = ready.sandbox_note;
+  r.browser_version = ready.browser.version;
+  r.timings.agent_launch_ms = ready.launch_ms;
+  r.timings.agent_cdp_ready_ms = ready.cdp_ready_ms;
+  // A standby has no identity to apply yet; a cold launch had it at launch.
+  r.timings.identity_applied_ms = millis_between(s->requested_at_, SteadyClock::now());
+  r.timings.ready_ms = millis_between(s->requested_at_, SteadyClock::now());
+
+  std::weak_ptr<LiveSession> weak = s;
+  s->browser_.exit_watch->async_wait(asio::posix::stream_descriptor::wait_read, [this, weak](boost::system::error_code ec) {
+    auto s = weak.lock();
+    if (ec || !s || s->ending_) return;
+    end(s, SessionStatus::kFailed, "machine exited unexpectedly", close_code::kFailed);
+  });
   node::AgentControl::Events events;
-  events.on_ready = [this, weak](const ap::Ready& ready) {
-    if (auto s = weak.lock()) on_ready(s, ready);
-  };
   events.on_browser_exited = [this, weak](const ap::BrowserExited& e) {
     auto s = weak.lock();
     if (!s || s->ending_) return;
-    bool clean = e.exit_code && *e.exit_code == 0 && !e.signal;
-    if (clean && s->record_.status == SessionStatus::kReady)
+    if (e.exit_code && *e.exit_code == 0 && !e.signal)
       end(s, SessionStatus::kReleased, "browser closed by a client (Browser.close)", close_code::kReleased);
     else
       end(s, SessionStatus::kFailed, "browser " + describe_exit(e), close_code::kFailed);
@@ -128,33 +158,12 @@ void SessionManager::create(const CreateSessionOptions& options, std::function<v
     if (!s || s->ending_) return;
     end(s, SessionStatus::kFailed, why, close_code::kFailed);
   };
-  s->control_ = node::AgentControl::open(io_, *s->machine_, std::move(events),
-                                         std::chrono::seconds(limits_.ready_timeout_seconds));
-  // A start that never becomes ready is a failure, not a hang.
-  s->idle_timer_.expires_after(std::chrono::seconds(limits_.ready_timeout_seconds));
-  s->idle_timer_.async_wait([this, weak](boost::system::error_code ec) {
-    auto s = weak.lock();
-    if (ec || !s || s->record_.status != SessionStatus::kStarting) return;
-    end(s, SessionStatus::kFailed,
-        "browser did not become ready within " + std::to_string(limits_.ready_timeout_seconds) + " s",
-        close_code::kFailed);
-  });
-}
+  s->browser_.control->set_events(std::move(events));
 
-void SessionManager::on_ready(const std::shared_ptr<LiveSession>& s, const ap::Ready& ready) {
-  if (s->ending_ || s->record_.status != SessionStatus::kStarting) return;
-  auto& r = s->record_;
-  r.status = SessionStatus::kReady;
-  r.chromium_sandbox = ready.chromium_sandbox;
-  r.sandbox_note = ready.sandbox_note;
-  r.browser_version = ready.browser.version;
-  r.timings.ready_ms = millis_between(s->requested_at_, SteadyClock::now());
-  r.timings.agent_launch_ms = ready.launch_ms;
-  r.timings.agent_cdp_ready_ms = ready.cdp_ready_ms;
-  s->browser_ws_path_ = ready.browser.websocket_path;
   persist(r);
-  spdlog::info("session {}: ready in {:.1f} ms ({}, chromium sandbox {})", r.id, *r.timings.ready_ms,
-               r.browser_version, ready.chromium_sandbox ? "on" : "OFF: " + ready.sandbox_note);
+  spdlog::info("session {}: ready ({} start) in {:.1f} ms on machine {} ({}, chromium sandbox {})", r.id,
+               r.start_path, *r.timings.ready_ms, r.machine_id, r.browser_version,
+               ready.chromium_sandbox ? "on" : "OFF: " + ready.sandbox_note);
   arm_idle_timer(s);
   if (auto cb = std::move(s->on_created_)) cb(r);
 }
@@ -185,8 +194,7 @@ Result<std::vector<SessionRecord>> SessionManager::list(bool include_ended) {
   // The live map is authoritative for sessions it holds.
   for (auto& r : *stored)
     if (auto it = live_.find(r.id); it != live_.end()) r = it->second->record_;
-  if (!include_ended)
-    std::erase_if(*stored, [](const SessionRecord& r) { return !is_live(r.status); });
+  if (!include_ended) std::erase_if(*stored, [](const SessionRecord& r) { return !is_live(r.status); });
   return stored;
 }
 
@@ -234,8 +242,8 @@ void SessionManager::detach(const std::shared_ptr<LiveSession>& s, const Session
 
 void SessionManager::open_cdp_stream(const std::shared_ptr<LiveSession>& s,
                                      std::function<void(Result<std::unique_ptr<node::AgentSocket>>)> done) {
-  if (s->ending_ || !s->machine_) return done(make_error("session has ended", "conflict"));
-  node::open_cdp_stream(io_, *s->machine_, std::move(done));
+  if (s->ending_ || !s->browser_.machine) return done(make_error("session has ended", "conflict"));
+  node::open_cdp_stream(io_, *s->browser_.machine, std::move(done));
 }
 
 void SessionManager::end(const std::shared_ptr<LiveSession>& s, SessionStatus status, const std::string& reason,
@@ -251,50 +259,46 @@ void SessionManager::end(const std::shared_ptr<LiveSession>& s, SessionStatus st
 
   s->lifetime_timer_.cancel();
   s->idle_timer_.cancel();
-  boost::system::error_code ignored;
-  s->exit_watch_.cancel(ignored);
   auto clients = std::move(s->clients_);
   for (auto& w : clients)
     if (auto c = w.lock()) c->terminate(code, reason);
-  if (s->control_) {
-    s->control_->close();
-  }
   if (auto cb = std::move(s->on_created_)) cb(make_error("session failed to start: " + reason, "start_failed"));
+  if (auto cancel = std::move(s->cancel_launch_)) cancel();
 
-  if (!s->machine_) {
+  if (s->browser_.control) s->browser_.control->close();
+  if (s->browser_.exit_watch) {
+    boost::system::error_code ignored;
+    s->browser_.exit_watch->cancel(ignored);
+  }
+  if (!s->browser_.machine) {
     live_.erase(r.id);
-    maybe_finish_shutdown();
     return;
   }
-  s->machine_->kill();
-  ++reaping_;
-  asio::post(reapers_, [this, s] {
-    auto how = s->machine_->reap();
-    asio::post(io_, [this, s, how] {
-      --reaping_;
-      spdlog::debug("session {}: machine reaped ({})", s->record_.id, how.describe());
-      s->exit_watch_.close();
-      live_.erase(s->record_.id);
-      maybe_finish_shutdown();
-    });
+  reaper_.dispose(s->browser_.machine, [this, s](node::MachineExit how) {
+    spdlog::debug("session {}: machine {} reaped ({})", s->record_.id, s->record_.machine_id, how.describe());
+    live_.erase(s->record_.id);
   });
 }
 
 void SessionManager::shutdown(std::function<void()> done) {
   shutting_down_ = true;
   on_shutdown_done_ = std::move(done);
+  if (pool_) pool_->stop();
   std::vector<std::shared_ptr<LiveSession>> all;
   for (auto& [id, s] : live_) all.push_back(s);
   for (auto& s : all) end(s, SessionStatus::kReleased, "server shutting down", close_code::kServerShutdown);
-  maybe_finish_shutdown();
+  poll_shutdown();
 }
 
-void SessionManager::maybe_finish_shutdown() {
-  if (!shutting_down_ || reaping_ > 0 || !on_shutdown_done_) return;
-  bool any_live = std::any_of(live_.begin(), live_.end(), [](const auto& kv) { return !kv.second->ending_; });
-  if (any_live) return;
-  auto cb = std::move(on_shutdown_done_);
-  cb();
+void SessionManager::poll_shutdown() {
+  if (live_.empty() && reaper_.in_flight() == 0) {
+    if (auto cb = std::move(on_shutdown_done_)) cb();
+    return;
+  }
+  shutdown_poll_.expires_after(std::chrono::milliseconds(20));
+  shutdown_poll_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) poll_shutdown();
+  });
 }
 
 }  // namespace kindling::control

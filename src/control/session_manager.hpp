@@ -1,12 +1,13 @@
 // The session lifecycle: starting -> ready -> released | expired | failed.
 // Owns live sessions, their machines, timers and attached CDP clients, and
-// keeps the store in step. Every method runs on the io_context's one thread.
+// keeps the store in step. A session's browser comes from the standby pool
+// (warm) or a fresh launch (cold). Every method runs on the io_context's one
+// thread.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/thread_pool.hpp>
 
 #include <functional>
 #include <map>
@@ -20,7 +21,10 @@
 #include "control/session_record.hpp"
 #include "control/session_store.hpp"
 #include "node/agent_link.hpp"
+#include "node/browser_launch.hpp"
 #include "node/machine.hpp"
+#include "node/machine_reaper.hpp"
+#include "node/standby_pool.hpp"
 
 namespace kindling::control {
 
@@ -36,21 +40,19 @@ class LiveSession {
  public:
   const SessionRecord& record() const { return record_; }
   const std::string& token() const { return token_; }
-  const std::string& browser_ws_path() const { return browser_ws_path_; }
+  const std::string& browser_ws_path() const { return browser_.ready.browser.websocket_path; }
 
  private:
   friend class SessionManager;
-  explicit LiveSession(boost::asio::io_context& io) : lifetime_timer_(io), idle_timer_(io), exit_watch_(io) {}
+  explicit LiveSession(boost::asio::io_context& io) : lifetime_timer_(io), idle_timer_(io) {}
 
   SessionRecord record_;
   std::string token_;
-  std::string browser_ws_path_;
   SteadyClock::time_point requested_at_;
-  std::unique_ptr<node::Machine> machine_;
-  std::shared_ptr<node::AgentControl> control_;
+  node::ReadyBrowser browser_;        // machine, control channel, exit watch
+  std::function<void()> cancel_launch_;  // while a cold start runs
   boost::asio::steady_timer lifetime_timer_;
   boost::asio::steady_timer idle_timer_;
-  boost::asio::posix::stream_descriptor exit_watch_;
   std::vector<std::weak_ptr<SessionClient>> clients_;
   std::function<void(Result<SessionRecord>)> on_created_;
   bool ending_ = false;
@@ -58,7 +60,9 @@ class LiveSession {
 
 class SessionManager {
  public:
-  SessionManager(boost::asio::io_context& io, SessionStore& store, node::MachineBackend& backend, SessionLimits limits);
+  // `pool` may be null: every start is then cold.
+  SessionManager(boost::asio::io_context& io, SessionStore& store, node::MachineBackend& backend,
+                 node::MachineReaper& reaper, node::StandbyPool* pool, SessionLimits limits);
   ~SessionManager();
 
   // Reconciles with what an earlier process left: live records are marked
@@ -79,30 +83,33 @@ class SessionManager {
   void open_cdp_stream(const std::shared_ptr<LiveSession>& s,
                        std::function<void(Result<std::unique_ptr<node::AgentSocket>>)> done);
 
-  // Ends every live session (clients hear close code 1001) and calls `done`
-  // once every machine is reaped.
+  // Ends every live session (clients hear close code 1001), empties the
+  // pool, and calls `done` once every machine is reaped.
   void shutdown(std::function<void()> done);
 
   std::size_t live_count() const { return live_.size(); }
+  const node::StandbyPool* pool() const { return pool_; }
   const SessionLimits& limits() const { return limits_; }
 
  private:
-  void on_ready(const std::shared_ptr<LiveSession>& s, const agent_protocol::Ready& ready);
+  void start_cold(const std::shared_ptr<LiveSession>& s);
+  // Takes ownership of a ready browser and makes the session ready.
+  void bind(const std::shared_ptr<LiveSession>& s, node::ReadyBrowser browser);
   void end(const std::shared_ptr<LiveSession>& s, SessionStatus status, const std::string& reason, int close_code);
   void arm_idle_timer(const std::shared_ptr<LiveSession>& s);
   void persist(const SessionRecord& r);
-  void maybe_finish_shutdown();
+  void poll_shutdown();
 
   boost::asio::io_context& io_;
   SessionStore& store_;
   node::MachineBackend& backend_;
+  node::MachineReaper& reaper_;
+  node::StandbyPool* pool_;
   SessionLimits limits_;
   std::map<std::string, std::shared_ptr<LiveSession>> live_;
-  // Reaping waits for a machine's processes to die: never on the io thread.
-  boost::asio::thread_pool reapers_{2};
-  std::size_t reaping_ = 0;
   bool shutting_down_ = false;
   std::function<void()> on_shutdown_done_;
+  boost::asio::steady_timer shutdown_poll_;
 };
 
 }  // namespace kindling::control

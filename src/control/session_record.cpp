@@ -27,6 +27,7 @@ nlohmann::json to_api_json(const SessionRecord& r) {
   json timings = json::object();
   if (r.timings.queued_ms) timings["queuedMs"] = *r.timings.queued_ms;
   if (r.timings.machine_acquired_ms) timings["machineAcquiredMs"] = *r.timings.machine_acquired_ms;
+  if (r.timings.identity_applied_ms) timings["identityAppliedMs"] = *r.timings.identity_applied_ms;
   if (r.timings.ready_ms) timings["readyMs"] = *r.timings.ready_ms;
   if (r.timings.ready_ms) {
     timings["agentLaunchMs"] = r.timings.agent_launch_ms;
@@ -40,6 +41,7 @@ nlohmann::json to_api_json(const SessionRecord& r) {
       {"timeoutSeconds", r.timeout_seconds},
       {"idleTimeoutSeconds", r.idle_timeout_seconds},
       {"backend", r.backend},
+      {"machineId", r.machine_id},
       {"machinePid", r.machine_pid},
       {"start", r.start_path},
       {"timings", timings},

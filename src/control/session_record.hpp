@@ -23,7 +23,8 @@ inline bool is_live(SessionStatus s) { return s == SessionStatus::kStarting || s
 // arrived. Absent until reached.
 struct StartTimings {
   std::optional<double> queued_ms;            // request parsed, work begins
-  std::optional<double> machine_acquired_ms;  // machine process running
+  std::optional<double> machine_acquired_ms;  // machine taken from the pool, or its process started
+  std::optional<double> identity_applied_ms;  // the session's identity is on the browser
   std::optional<double> ready_ms;             // agent reported CDP answering
   double agent_launch_ms = 0;                 // inside the machine: agent start -> Chromium exec
   double agent_cdp_ready_ms = 0;              // inside the machine: Chromium exec -> CDP answered
@@ -39,6 +40,7 @@ struct SessionRecord {
   int idle_timeout_seconds = 0;
   std::string end_reason;
   std::string backend;
+  std::string machine_id;
   pid_t machine_pid = 0;
   std::optional<bool> chromium_sandbox;
   std::string sandbox_note;

@@ -31,6 +31,7 @@ json timings_to_json(const StartTimings& t) {
   json j = {{"agentLaunchMs", t.agent_launch_ms}, {"agentCdpReadyMs", t.agent_cdp_ready_ms}};
   if (t.queued_ms) j["queuedMs"] = *t.queued_ms;
   if (t.machine_acquired_ms) j["machineAcquiredMs"] = *t.machine_acquired_ms;
+  if (t.identity_applied_ms) j["identityAppliedMs"] = *t.identity_applied_ms;
   if (t.ready_ms) j["readyMs"] = *t.ready_ms;
   return j;
 }
@@ -44,6 +45,7 @@ json to_db_json(const SessionRecord& r) {
             {"idleTimeoutSeconds", r.idle_timeout_seconds},
             {"endReason", r.end_reason},
             {"backend", r.backend},
+            {"machineId", r.machine_id},
             {"machinePid", r.machine_pid},
             {"sandboxNote", r.sandbox_note},
             {"browserVersion", r.browser_version},
@@ -67,6 +69,7 @@ std::optional<SessionRecord> from_db_json(const std::string& text) {
   r.idle_timeout_seconds = j.value("idleTimeoutSeconds", 0);
   r.end_reason = j.value("endReason", "");
   r.backend = j.value("backend", "");
+  r.machine_id = j.value("machineId", "");
   r.machine_pid = j.value("machinePid", 0);
   if (j.contains("chromiumSandbox") && j["chromiumSandbox"].is_boolean()) r.chromium_sandbox = j["chromiumSandbox"].get<bool>();
   r.sandbox_note = j.value("sandboxNote", "");
@@ -77,6 +80,7 @@ std::optional<SessionRecord> from_db_json(const std::string& text) {
     r.timings.agent_cdp_ready_ms = t->value("agentCdpReadyMs", 0.0);
     if (t->contains("queuedMs")) r.timings.queued_ms = (*t)["queuedMs"].get<double>();
     if (t->contains("machineAcquiredMs")) r.timings.machine_acquired_ms = (*t)["machineAcquiredMs"].get<double>();
+    if (t->contains("identityAppliedMs")) r.timings.identity_applied_ms = (*t)["identityAppliedMs"].get<double>();
     if (t->contains("readyMs")) r.timings.ready_ms = (*t)["readyMs"].get<double>();
   }
   return r;

@@ -100,7 +100,11 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
   };
 
   if (seg.size() == 1 && seg[0] == "healthz") {
-    return reply(json_response(req, http::status::ok, {{"status", "ok"}, {"liveSessions", sessions_.live_count()}}));
+    nlohmann::json health = {{"status", "ok"}, {"liveSessions", sessions_.live_count()}};
+    if (auto* pool = sessions_.pool())
+      health["pool"] = {{"ready", pool->ready_count()}, {"starting", pool->starting_count()}, {"target", pool->target_size()},
+                        {"min", pool->config().min_size}, {"max", pool->config().max_size}};
+    return reply(json_response(req, http::status::ok, health));
   }
   if (seg.empty() || seg[0] != "v1" || seg.size() < 2 || seg[1] != "sessions")
     return reply(error_response(req, http::status::not_found, "not_found", "no such route: " + std::string(req.target())));

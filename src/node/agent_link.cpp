@@ -16,11 +16,11 @@ constexpr auto kConnectRetryInterval = std::chrono::milliseconds(3);
 constexpr auto kCdpReplyTimeout = std::chrono::seconds(5);
 }  // namespace
 
-AgentControl::AgentControl(asio::io_context& io, Machine& machine, Events events)
+AgentControl::AgentControl(asio::io_context& io, std::shared_ptr<Machine> machine, Events events)
     : io_(io), machine_(machine), events_(std::move(events)), socket_(io), retry_timer_(io) {}
 
-std::shared_ptr<AgentControl> AgentControl::open(asio::io_context& io, Machine& machine, Events events,
-                                                 std::chrono::milliseconds connect_deadline) {
+std::shared_ptr<AgentControl> AgentControl::open(asio::io_context& io, std::shared_ptr<Machine> machine,
+                                                 Events events, std::chrono::milliseconds connect_deadline) {
   std::shared_ptr<AgentControl> link(new AgentControl(io, machine, std::move(events)));
   link->deadline_ = std::chrono::steady_clock::now() + connect_deadline;
   link->try_connect();
@@ -29,7 +29,9 @@ std::shared_ptr<AgentControl> AgentControl::open(asio::io_context& io, Machine& 
 
 void AgentControl::try_connect() {
   if (closed_) return;
-  auto fd = machine_.connect_agent();
+  auto machine = machine_.lock();
+  if (!machine) return fail("machine is gone");
+  auto fd = machine->connect_agent();
   if (!fd) {
     last_connect_error_ = fd.error().message;
     if (std::chrono::steady_clock::now() >= deadline_) {

@@ -34,22 +34,25 @@ class AgentControl : public std::enable_shared_from_this<AgentControl> {
 
   // Connects to the agent, retrying while its listener is not up yet, until
   // `connect_deadline`.
-  static std::shared_ptr<AgentControl> open(boost::asio::io_context& io, Machine& machine, Events events,
-                                            std::chrono::milliseconds connect_deadline);
+  static std::shared_ptr<AgentControl> open(boost::asio::io_context& io, std::shared_ptr<Machine> machine,
+                                            Events events, std::chrono::milliseconds connect_deadline);
+
+  // Hands the channel to a new owner (standby pool -> session).
+  void set_events(Events events) { events_ = std::move(events); }
 
   void send(const agent_protocol::HostMessage& message);
   // Stops reading and closes the socket; no callback fires afterwards.
   void close();
 
  private:
-  AgentControl(boost::asio::io_context& io, Machine& machine, Events events);
+  AgentControl(boost::asio::io_context& io, std::shared_ptr<Machine> machine, Events events);
   void try_connect();
   void start_reading();
   void write_next();
   void fail(const std::string& why);
 
   boost::asio::io_context& io_;
-  Machine& machine_;
+  std::weak_ptr<Machine> machine_;
   Events events_;
   AgentSocket socket_;
   boost::asio::steady_timer retry_timer_;

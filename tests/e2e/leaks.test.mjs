@@ -1,32 +1,29 @@
-// 200 create/release cycles leave no extra process, mount, cgroup, namespace
-// or file on the host.
-import { test, before, after } from 'node:test';
+// Create/release cycles leave no extra process, mount, cgroup, namespace or
+// file on the host: 200 cold cycles counted while the server runs, and warm
+// cycles through the standby pool counted after the server has stopped.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, existsSync } from 'node:fs';
 import { startServer, waitFor } from './lib/server.mjs';
 import { machineProcesses, mountCount, namespaceInodes, machineCgroups } from './lib/host.mjs';
 
-const CYCLES = Number(process.env.KINDLING_LEAK_CYCLES || 200);
-const WORKERS = 2;
+const COLD_CYCLES = Number(process.env.KINDLING_LEAK_CYCLES || 200);
+const WARM_CYCLES = Math.ceil(COLD_CYCLES / 2);
 
-let server;
-before(async () => { server = await startServer({ args: ['--max-sessions', '8'] }); });
-after(async () => { await server?.stop(); });
+function hostState() {
+  return { procs: machineProcesses().length, mounts: mountCount(), ns: namespaceInodes(), cgroups: machineCgroups().length };
+}
 
-test(`${CYCLES} create/release cycles leave nothing behind`, async () => {
-  // Warm-up cycle so lazily created host state (cgroup parents) exists before counting.
-  const warm = await server.createSession();
-  await server.release(warm.id);
-  await waitFor(() => machineProcesses().length === 0, { timeoutMs: 10000, what: 'warm-up machine gone' });
-
-  const before = { procs: machineProcesses().length, mounts: mountCount(), ns: namespaceInodes(), cgroups: machineCgroups().length };
-  let done = 0;
+async function runCycles(server, cycles, workers) {
+  let started = 0;
   const failures = [];
+  const starts = { warm: 0, cold: 0 };
   async function worker() {
-    while (done < CYCLES) {
-      done++;
+    while (started < cycles) {
+      started++;
       try {
         const s = await server.createSession();
+        starts[s.start]++;
         const r = await server.release(s.id);
         if (r.status !== 200) failures.push(`release ${s.id}: ${r.status}`);
       } catch (e) {
@@ -34,22 +31,55 @@ test(`${CYCLES} create/release cycles leave nothing behind`, async () => {
       }
     }
   }
-  const started = Date.now();
-  await Promise.all(Array.from({ length: WORKERS }, worker));
-  console.log(`${CYCLES} cycles in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const t0 = Date.now();
+  await Promise.all(Array.from({ length: workers }, worker));
+  console.log(`${cycles} cycles in ${((Date.now() - t0) / 1000).toFixed(1)} s (${starts.warm} warm, ${starts.cold} cold)`);
   assert.deepEqual(failures, []);
+  return starts;
+}
 
-  await waitFor(() => machineProcesses().length === before.procs, { timeoutMs: 15000, what: 'machine processes to exit' });
-  await waitFor(() => machineCgroups().length === before.cgroups, { timeoutMs: 10000, what: 'cgroups to be removed' });
-  assert.equal(mountCount(), before.mounts, 'host mount table unchanged');
-  const nsAfter = namespaceInodes();
-  const extra = [...nsAfter].filter((n) => !before.ns.has(n));
-  assert.deepEqual(extra, [], 'no namespace outlives its session');
-  const machinesDir = `${server.dataDir}/machines`;
-  assert.deepEqual(existsSync(machinesDir) ? readdirSync(machinesDir) : [], []);
-  const live = await server.api('GET', '/v1/sessions');
-  assert.deepEqual(live.json.sessions, []);
-  const all = await server.api('GET', '/v1/sessions?all=1');
-  assert.ok(all.json.sessions.length >= CYCLES);
-  assert.ok(all.json.sessions.every((s) => s.status === 'released'));
+function assertNothingExtra(before, after, what) {
+  assert.equal(after.mounts, before.mounts, `${what}: host mount table changed`);
+  const extra = [...after.ns].filter((n) => !before.ns.has(n));
+  assert.deepEqual(extra, [], `${what}: a namespace outlived its session`);
+}
+
+test(`${COLD_CYCLES} cold create/release cycles leave nothing behind`, async () => {
+  const server = await startServer({ args: ['--pool-max', '0'] });
+  try {
+    // One cycle first, so lazily created host state (cgroup parents) exists before counting.
+    const warmup = await server.createSession();
+    await server.release(warmup.id);
+    await waitFor(() => machineProcesses().length === 0, { timeoutMs: 10000, what: 'warm-up machine gone' });
+    const before = hostState();
+    await runCycles(server, COLD_CYCLES, 2);
+    await waitFor(() => machineProcesses().length === before.procs, { timeoutMs: 15000, what: 'machine processes to exit' });
+    await waitFor(() => machineCgroups().length === before.cgroups, { timeoutMs: 10000, what: 'cgroups removed' });
+    assertNothingExtra(before, hostState(), 'cold cycles');
+    assert.deepEqual(readdirSync(`${server.dataDir}/machines`), []);
+    assert.deepEqual((await server.api('GET', '/v1/sessions')).json.sessions, []);
+    const all = (await server.api('GET', '/v1/sessions?all=1')).json.sessions;
+    assert.ok(all.length >= COLD_CYCLES);
+    assert.ok(all.every((s) => s.status === 'released'));
+  } finally {
+    await server.stop();
+  }
+});
+
+test(`${WARM_CYCLES} warm cycles through the standby pool leave nothing once the server stops`, async () => {
+  await waitFor(() => machineProcesses().length === 0, { timeoutMs: 10000, what: 'no machine left from before' });
+  const before = hostState();
+  const server = await startServer({ args: ['--pool-min', '2', '--pool-max', '4'] });
+  const dataDir = server.dataDir;
+  try {
+    const starts = await runCycles(server, WARM_CYCLES, 1);
+    assert.ok(starts.warm > 0, 'the pool served some sessions');
+  } finally {
+    const exit = await server.stop({ keepData: true });
+    assert.equal(exit.code, 0, 'server stops cleanly');
+  }
+  assert.equal(machineProcesses().length, 0, 'no machine process outlives the server');
+  assert.deepEqual(machineCgroups(), []);
+  assertNothingExtra(before, hostState(), 'warm cycles');
+  assert.deepEqual(existsSync(`${dataDir}/machines`) ? readdirSync(`${dataDir}/machines`) : [], []);
 });

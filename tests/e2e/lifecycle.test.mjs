@@ -23,8 +23,8 @@ function connect(url) {
 
 async function assertGone(session) {
   await waitFor(() => !pidAlive(session.machinePid), { what: `machine pid ${session.machinePid} to exit` });
-  await waitFor(() => machineCgroups().every((c) => !c.endsWith('/' + session.id)), { what: 'machine cgroups removed' });
-  await waitFor(() => !existsSync(`${server.dataDir}/machines/${session.id}`), { what: 'machine directory removed' });
+  await waitFor(() => machineCgroups().every((c) => !c.endsWith('/' + session.machineId)), { what: 'machine cgroups removed' });
+  await waitFor(() => !existsSync(`${server.dataDir}/machines/${session.machineId}`), { what: 'machine directory removed' });
 }
 
 test('max lifetime ends a session and tells its clients why', async () => {
@@ -86,7 +86,7 @@ test('a server killed with live sessions reconciles them on restart', async () =
     assert.equal(got.status, 'failed');
     assert.match(got.endReason, /server stopped/);
     await waitFor(() => !pidAlive(s.machinePid), { what: 'orphaned machine to be killed' });
-    assert.deepEqual(machineCgroups().filter((c) => c.endsWith('/' + s.id)), []);
+    assert.deepEqual(machineCgroups().filter((c) => c.endsWith('/' + s.machineId)), []);
     assert.equal((await again.api('GET', '/v1/sessions')).json.sessions.length, 0);
   } finally {
     await again.stop();

@@ -53,16 +53,22 @@ export function namespaceInodes() {
   return set;
 }
 
-// Machine cgroup directories under the kindling parent, v1 or v2.
-export function machineCgroups(parent = 'kindling') {
+// Machine cgroup directories under every kindling* parent (one per server
+// data directory), v1 or v2.
+export function machineCgroups() {
   const out = [];
   const roots = existsSync('/sys/fs/cgroup/cgroup.controllers')
     ? ['/sys/fs/cgroup']
     : readdirSync('/sys/fs/cgroup').map((d) => `/sys/fs/cgroup/${d}`);
   for (const root of roots) {
-    const dir = `${root}/${parent}`;
-    if (!existsSync(dir)) continue;
-    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) out.push(`${dir}/${e.name}`);
+    let parents = [];
+    try { parents = readdirSync(root).filter((d) => d.startsWith('kindling')); } catch { continue; }
+    for (const parent of parents) {
+      const dir = `${root}/${parent}`;
+      try {
+        for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) out.push(`${dir}/${e.name}`);
+      } catch { /* not a directory */ }
+    }
   }
   return out;
 }
