@@ -19,6 +19,8 @@ websocket::close_reason make_reason(int code, std::string reason) {
   return r;
 }
 
+constexpr auto kBrowserLossGrace = std::chrono::milliseconds(1500);
+
 }  // namespace
 
 void CdpProxy::start(Gateway& gateway, std::shared_ptr<control::LiveSession> session, beast::tcp_stream stream,
@@ -34,7 +36,8 @@ CdpProxy::CdpProxy(Gateway& gateway, std::shared_ptr<control::LiveSession> sessi
       session_(std::move(session)),
       pre_upgrade_(std::move(stream)),
       upgrade_(std::move(upgrade)),
-      browser_path_(std::move(browser_path)) {}
+      browser_path_(std::move(browser_path)),
+      grace_timer_(pre_upgrade_.get_executor()) {}
 
 CdpProxy::~CdpProxy() = default;
 
@@ -56,6 +59,12 @@ void CdpProxy::connect_browser() {
     self->browser_->read_message_max(self->gateway_.config().max_cdp_message_bytes);
     self->browser_->auto_fragment(false);
     self->browser_->async_handshake("127.0.0.1", self->browser_path_, [self](beast::error_code ec) {
+      // A session that ended meanwhile explains the failure better than the
+      // broken handshake does.
+      if (ec) {
+        if (auto still = self->gateway_.sessions().find_ready(self->session_->record().id); !still)
+          return self->refuse(status_for(still.error().code), still.error().code, still.error().message);
+      }
       if (ec == websocket::error::upgrade_declined)
         return self->refuse(http::status::not_found, "not_found", "the browser has no target " + self->browser_path_);
       if (ec)
@@ -120,7 +129,15 @@ void CdpProxy::relay_browser_to_client() {
         std::string why(reason.reason.data(), reason.reason.size());
         return self->close_client(make_reason(code, why.empty() ? "browser closed the connection" : why));
       }
-      return self->close_client(make_reason(websocket::close_code::internal_error, "browser connection lost"));
+      // The stream dropped without a close frame: usually the browser died,
+      // and the session is about to end with the real reason. Give it a
+      // moment to say so before reporting a bare lost connection.
+      self->grace_timer_.expires_after(kBrowserLossGrace);
+      self->grace_timer_.async_wait([self](beast::error_code ec) {
+        if (ec) return;
+        self->close_client(make_reason(websocket::close_code::internal_error, "browser connection lost"));
+      });
+      return;
     }
     self->client_->text(self->browser_->got_text());
     self->writing_to_client_ = true;
@@ -140,6 +157,7 @@ void CdpProxy::relay_browser_to_client() {
 
 void CdpProxy::terminate(int close_code, const std::string& reason) {
   if (finished_) return;
+  grace_timer_.cancel();
   attached_ = false;  // the session already forgot its clients
   beast::error_code ignored;
   if (browser_) browser_->next_layer().close(ignored);
@@ -159,6 +177,7 @@ void CdpProxy::close_client(websocket::close_reason reason) {
 void CdpProxy::finish() {
   if (finished_) return;
   finished_ = true;
+  grace_timer_.cancel();
   if (attached_) {
     attached_ = false;
     gateway_.sessions().detach(session_, this);

@@ -4,6 +4,7 @@
 // gets a close frame with a code and a reason, never a silent drop.
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
@@ -45,6 +46,7 @@ class CdpProxy : public control::SessionClient, public std::enable_shared_from_t
   boost::beast::tcp_stream pre_upgrade_;
   Request upgrade_;
   std::string browser_path_;
+  boost::asio::steady_timer grace_timer_;
   std::unique_ptr<ClientSocket> client_;
   std::unique_ptr<BrowserSocket> browser_;
   boost::beast::flat_buffer from_client_;

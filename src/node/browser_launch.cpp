@@ -1,6 +1,7 @@
 #include "node/browser_launch.hpp"
 
 #include <boost/asio/steady_timer.hpp>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/log.hpp"
@@ -77,7 +78,9 @@ std::function<void()> launch_browser(asio::io_context& io, MachineBackend& backe
   launch->browser.machine_started_ms = millis_between(launch->browser.launched_at, SteadyClock::now());
   if (on_machine) on_machine(*launch->browser.machine, launch->browser.machine_started_ms);
 
-  int fd = ::dup(launch->browser.machine->exit_fd());
+  // A pidfd of our own, not a dup: asio skips EPOLL_CTL_DEL when it closes a
+  // descriptor, which is only safe if no other fd shares its open file.
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, launch->browser.machine->pid(), 0));
   if (fd < 0) {
     launch->fail("cannot watch the machine's process");
     return cancel;

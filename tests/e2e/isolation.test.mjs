@@ -22,9 +22,10 @@ after(async () => {
   await server?.stop();
 });
 
-// Runs a shell command inside a machine's pid, mount and net namespaces.
+// Runs a shell command inside a machine's user, pid, mount and net
+// namespaces, as the machine's root (an unprivileged uid on the host).
 function inMachine(session, script) {
-  return execFileSync('nsenter', ['-t', String(session.machinePid), '-p', '-m', '-n', '--', '/bin/sh', '-c', script],
+  return execFileSync('nsenter', ['-t', String(session.machinePid), '-U', '-p', '-m', '-n', '--', '/bin/sh', '-c', script],
     { encoding: 'utf8' });
 }
 

@@ -56,7 +56,7 @@ test(`${COLD_CYCLES} cold create/release cycles leave nothing behind`, async () 
     await waitFor(() => machineProcesses().length === before.procs, { timeoutMs: 15000, what: 'machine processes to exit' });
     await waitFor(() => machineCgroups().length === before.cgroups, { timeoutMs: 10000, what: 'cgroups removed' });
     assertNothingExtra(before, hostState(), 'cold cycles');
-    assert.deepEqual(readdirSync(`${server.dataDir}/machines`), []);
+    assert.deepEqual(readdirSync(`${server.dataDir}/machines`).filter((n) => !n.startsWith('.')), []);
     assert.deepEqual((await server.api('GET', '/v1/sessions')).json.sessions, []);
     const all = (await server.api('GET', '/v1/sessions?all=1')).json.sessions;
     assert.ok(all.length >= COLD_CYCLES);
@@ -81,5 +81,5 @@ test(`${WARM_CYCLES} warm cycles through the standby pool leave nothing once the
   assert.equal(machineProcesses().length, 0, 'no machine process outlives the server');
   assert.deepEqual(machineCgroups(), []);
   assertNothingExtra(before, hostState(), 'warm cycles');
-  assert.deepEqual(existsSync(`${dataDir}/machines`) ? readdirSync(`${dataDir}/machines`) : [], []);
+  assert.deepEqual(existsSync(`${dataDir}/machines`) ? readdirSync(`${dataDir}/machines`).filter((n) => !n.startsWith('.')) : [], []);
 });

@@ -28,9 +28,10 @@ async function assertGone(session) {
 }
 
 test('max lifetime ends a session and tells its clients why', async () => {
-  const s = await server.createSession({ timeoutSeconds: 2 });
+  const s = await server.createSession({ timeoutSeconds: 4 });
   const ws = await connect(s.cdpUrl);
   const closed = await ws.closed;
+  assert.ok(closed.at - Date.parse(s.createdAt) >= 3900, 'not before its lifetime');
   assert.equal(closed.code, 4001);
   assert.match(closed.reason, /lifetime/);
   const got = (await server.api('GET', `/v1/sessions/${s.id}`)).json;

@@ -1,0 +1,91 @@
+// The namespace sandbox backend (DESIGN.md "The machine layer"): each
+// machine is kindling-agent as PID 1 of new user, pid, mount, net, ipc, uts
+// and cgroup namespaces, in its own cgroups, on a read-only root with a tmpfs
+// scratch area, under a seccomp filter. docs/sandbox.md explains the choices.
+#pragma once
+
+#include <linux/filter.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "node/machine.hpp"
+#include "node/sandbox/machine_cgroup.hpp"
+#include "node/sandbox/sandbox_config.hpp"
+#include "node/sandbox/uid_range_pool.hpp"
+
+namespace kindling::node {
+
+// State shared by the backend and the machines it started (a machine may
+// outlive the backend object that made it).
+struct SandboxHost {
+  SandboxHost(SandboxConfig c, CgroupLayout layout, std::vector<sock_filter> filter)
+      : config(std::move(c)), cgroups(std::move(layout)), uids(config.uid_base, config.uid_slots),
+        seccomp(std::move(filter)) {}
+
+  SandboxConfig config;
+  CgroupLayout cgroups;
+  UidRangePool uids;
+  std::vector<sock_filter> seccomp;
+  std::mutex mutex;
+  std::set<std::string> live;  // ids of machines not yet reaped
+};
+
+class SandboxMachine final : public Machine {
+ public:
+  SandboxMachine(std::shared_ptr<SandboxHost> host, std::string id, pid_t pid, int pidfd, uid_t host_uid);
+  ~SandboxMachine() override;  // kills and reaps if the owner did not
+
+  const std::string& id() const override { return id_; }
+  pid_t pid() const override { return pid_; }
+  Result<UniqueFd> connect_agent() override;
+  int exit_fd() const override { return pidfd_.get(); }
+  void kill() override;
+  MachineExit reap() override;
+  std::string backend_name() const override { return "sandbox"; }
+
+  // <state_dir>/<id>: the host side of /run/kindling.
+  const std::string& run_dir() const { return run_dir_; }
+  // Host uid (and gid) that uid 0 inside maps to.
+  uid_t host_uid() const { return host_uid_; }
+  // Path of a cgroup control file of this machine ("pids.max", ...).
+  std::string cgroup_file(const std::string& name) const;
+  // The last `max_bytes` the agent wrote to stdout/stderr.
+  std::string agent_log_tail(std::size_t max_bytes = 4096) const;
+
+ private:
+  std::shared_ptr<SandboxHost> host_;
+  std::string id_;
+  std::string run_dir_;
+  pid_t pid_;
+  UniqueFd pidfd_;
+  uid_t host_uid_;
+  friend class SandboxBackend;
+  UniqueFd log_fd_;
+  std::mutex reap_mutex_;
+  std::mutex mutex_;  // guards exit_; held while resources are freed
+  std::optional<MachineExit> exit_;
+};
+
+class SandboxBackend final : public MachineBackend {
+ public:
+  // Checks the config and the host (cgroups, agent binary) once.
+  static Result<std::unique_ptr<SandboxBackend>> create(SandboxConfig config);
+  ~SandboxBackend() override;
+
+  std::string name() const override { return "sandbox"; }
+  Result<std::unique_ptr<Machine>> start(const MachineSpec& spec) override;
+  Result<int> reclaim_orphans() override;
+
+  const SandboxConfig& config() const { return host_->config; }
+
+ private:
+  explicit SandboxBackend(std::shared_ptr<SandboxHost> host) : host_(std::move(host)) {}
+  std::shared_ptr<SandboxHost> host_;
+};
+
+}  // namespace kindling::node
