@@ -62,6 +62,7 @@ void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
   auto timeout = std::make_shared<int>(0);
   auto idle = std::make_shared<int>(0);
   auto* create = session->add_subcommand("create", "Start a browser session and print it (with its cdpUrl)");
+  create->fallthrough();  // --server and friends may follow the subcommand
   create->add_option("--timeout", *timeout, "Max lifetime in seconds")->check(CLI::Range(1, 86400));
   create->add_option("--idle-timeout", *idle, "Seconds without a CDP client before it ends")->check(CLI::Range(1, 86400));
   create->callback([opts, timeout, idle, exit_code] {
@@ -74,6 +75,7 @@ void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
 
   auto all = std::make_shared<bool>(false);
   auto* list = session->add_subcommand("list", "List live sessions");
+  list->fallthrough();
   list->add_flag("--all", *all, "Include ended sessions");
   list->callback([opts, all, exit_code] {
     ApiClient client(opts->server, resolve_key(*opts));
@@ -82,6 +84,7 @@ void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
 
   auto id = std::make_shared<std::string>();
   auto* get = session->add_subcommand("get", "Show one session");
+  get->fallthrough();
   get->add_option("id", *id, "Session id")->required();
   get->callback([opts, id, exit_code] {
     ApiClient client(opts->server, resolve_key(*opts));
@@ -90,6 +93,7 @@ void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
 
   auto* del = session->add_subcommand("delete", "Release a session: its browser and machine are destroyed");
   del->alias("release");
+  del->fallthrough();
   del->add_option("id", *id, "Session id")->required();
   del->callback([opts, id, exit_code] {
     ApiClient client(opts->server, resolve_key(*opts));
