@@ -66,6 +66,7 @@ void SessionManager::create(const CreateSessionOptions& options, std::function<v
   r.idle_timeout_seconds =
       options.idle_timeout_seconds ? options.idle_timeout_seconds : limits_.default_idle_timeout_seconds;
   r.expires_at_ms = r.created_at_ms + static_cast<std::int64_t>(r.timeout_seconds) * 1000;
+  r.identity = options.identity;
   r.backend = backend_.name();
   r.timings.queued_ms = millis_between(requested_at, SteadyClock::now());
   s->on_created_ = std::move(done);
@@ -128,18 +129,14 @@ void SessionManager::bind(const std::shared_ptr<LiveSession>& s, node::ReadyBrow
   const auto& ready = s->browser_.ready;
   r.machine_id = s->browser_.machine->id();
   r.machine_pid = s->browser_.machine->pid();
-  r.status = SessionStatus::kReady;
   r.chromium_sandbox = ready.chromium_sandbox;
   r.sandbox_note = ready.sandbox_note;
   r.browser_version = ready.browser.version;
   r.timings.agent_launch_ms = ready.launch_ms;
   r.timings.agent_cdp_ready_ms = ready.cdp_ready_ms;
-  // A standby has no identity to apply yet; a cold launch had it at launch.
-  r.timings.identity_applied_ms = millis_between(s->requested_at_, SteadyClock::now());
-  r.timings.ready_ms = millis_between(s->requested_at_, SteadyClock::now());
 
   std::weak_ptr<LiveSession> weak = s;
-  s->browser_.exit_watch->async_wait(asio::posix::stream_descriptor::wait_read, [this, weak](boost::system::error_code ec) {
+  node::await_exit(s->browser_.exit_watch, [this, weak](boost::system::error_code ec) {
     auto s = weak.lock();
     if (ec || !s || s->ending_) return;
     end(s, SessionStatus::kFailed, "machine exited unexpectedly", close_code::kFailed);
@@ -160,10 +157,40 @@ void SessionManager::bind(const std::shared_ptr<LiveSession>& s, node::ReadyBrow
   };
   s->browser_.control->set_events(std::move(events));
 
+  // Standby and cold browsers alike start with no identity; a session that
+  // asks for none skips the round trip.
+  if (r.identity.empty()) {
+    r.timings.identity_applied_ms = millis_between(s->requested_at_, SteadyClock::now());
+    return make_ready(s);
+  }
+  s->browser_.control->apply_identity(
+      r.identity, std::chrono::seconds(limits_.identity_timeout_seconds), [this, weak](Status applied) {
+        auto s = weak.lock();
+        if (!s || s->ending_) return;
+        if (applied) {
+          s->record_.timings.identity_applied_ms = millis_between(s->requested_at_, SteadyClock::now());
+          return make_ready(s);
+        }
+        const auto& error = applied.error();
+        spdlog::warn("session {}: identity not applied: {}", s->record_.id, error.message);
+        // The creator hears the precise cause (400 for a value Chromium
+        // refused) before end() disposes of the machine.
+        if (auto cb = std::move(s->on_created_))
+          cb(make_error("cannot apply the session's identity: " + error.message, error.code));
+        end(s, SessionStatus::kFailed, "identity not applied: " + error.message, close_code::kFailed);
+      });
+}
+
+void SessionManager::make_ready(const std::shared_ptr<LiveSession>& s) {
+  auto& r = s->record_;
+  const auto& ready = s->browser_.ready;
+  r.status = SessionStatus::kReady;
+  r.timings.ready_ms = millis_between(s->requested_at_, SteadyClock::now());
   persist(r);
-  spdlog::info("session {}: ready ({} start) in {:.1f} ms on machine {} ({}, chromium sandbox {})", r.id,
+  spdlog::info("session {}: ready ({} start) in {:.1f} ms on machine {} ({}, chromium sandbox {}{})", r.id,
                r.start_path, *r.timings.ready_ms, r.machine_id, r.browser_version,
-               ready.chromium_sandbox ? "on" : "OFF: " + ready.sandbox_note);
+               ready.chromium_sandbox ? "on" : "OFF: " + ready.sandbox_note,
+               r.identity.empty() ? "" : fmt::format(", identity applied at {:.1f} ms", *r.timings.identity_applied_ms));
   arm_idle_timer(s);
   if (auto cb = std::move(s->on_created_)) cb(r);
 }

@@ -95,6 +95,8 @@ class SessionManager {
   void start_cold(const std::shared_ptr<LiveSession>& s);
   // Takes ownership of a ready browser and makes the session ready.
   void bind(const std::shared_ptr<LiveSession>& s, node::ReadyBrowser browser);
+  // The last step of a start: the session is ready and its creator answered.
+  void make_ready(const std::shared_ptr<LiveSession>& s);
   void end(const std::shared_ptr<LiveSession>& s, SessionStatus status, const std::string& reason, int close_code);
   void arm_idle_timer(const std::shared_ptr<LiveSession>& s);
   void persist(const SessionRecord& r);

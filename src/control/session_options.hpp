@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "common/browser_identity.hpp"
 #include "node/machine.hpp"
 
 namespace kindling::control {
@@ -11,6 +12,7 @@ namespace kindling::control {
 struct CreateSessionOptions {
   int timeout_seconds = 0;       // max lifetime; 0 = server default
   int idle_timeout_seconds = 0;  // no CDP client for this long ends it; 0 = default
+  BrowserIdentity identity;      // empty: Chromium's defaults, nothing to apply
 };
 
 struct SessionLimits {
@@ -19,6 +21,7 @@ struct SessionLimits {
   int default_idle_timeout_seconds = 300;
   int max_live_sessions = 16;     // host capacity guard; past it, create answers 503
   int ready_timeout_seconds = 45;  // machine start until Chromium answers CDP
+  int identity_timeout_seconds = 10;  // apply_identity sent until the agent answers
   node::MachineSpec machine;       // limits applied to every machine (id set per session)
 };
 

@@ -22,6 +22,26 @@ std::optional<SessionStatus> parse_status(std::string_view s) {
   return std::nullopt;
 }
 
+nlohmann::json identity_to_json(const BrowserIdentity& i) {
+  nlohmann::json j = nlohmann::json::object();
+  if (i.viewport) j["viewport"] = {{"width", i.viewport->width}, {"height", i.viewport->height}};
+  if (i.user_agent) j["userAgent"] = *i.user_agent;
+  if (i.locale) j["locale"] = *i.locale;
+  if (i.timezone) j["timezone"] = *i.timezone;
+  return j;
+}
+
+BrowserIdentity identity_from_json(const nlohmann::json& j) {
+  BrowserIdentity i;
+  if (!j.is_object()) return i;
+  if (auto v = j.find("viewport"); v != j.end() && v->is_object())
+    i.viewport = Viewport{v->value("width", 0), v->value("height", 0)};
+  for (auto [key, field] : {std::pair{"userAgent", &i.user_agent}, std::pair{"locale", &i.locale},
+                            std::pair{"timezone", &i.timezone}})
+    if (auto it = j.find(key); it != j.end() && it->is_string()) *field = it->get<std::string>();
+  return i;
+}
+
 nlohmann::json to_api_json(const SessionRecord& r) {
   using nlohmann::json;
   json timings = json::object();
@@ -45,6 +65,7 @@ nlohmann::json to_api_json(const SessionRecord& r) {
       {"machinePid", r.machine_pid},
       {"start", r.start_path},
       {"timings", timings},
+      {"identity", identity_to_json(r.identity)},
   };
   j["endedAt"] = r.ended_at_ms ? json(iso8601_utc(*r.ended_at_ms)) : json(nullptr);
   if (!r.end_reason.empty()) j["endReason"] = r.end_reason;

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/browser_identity.hpp"
+
 namespace kindling::control {
 
 enum class SessionStatus { kStarting, kReady, kReleased, kExpired, kFailed };
@@ -47,9 +49,15 @@ struct SessionRecord {
   std::string browser_version;
   std::string start_path = "cold";  // "cold" | "warm"
   StartTimings timings;
+  BrowserIdentity identity;  // what the session's browser was made to look like
 };
 
 // The API's view of a record (without URLs, which the gateway adds).
 nlohmann::json to_api_json(const SessionRecord& r);
+
+// {"viewport":{"width","height"},"userAgent","locale","timezone"}, only the
+// fields that are set; and back (lenient: it reads our own database).
+nlohmann::json identity_to_json(const BrowserIdentity& identity);
+BrowserIdentity identity_from_json(const nlohmann::json& j);
 
 }  // namespace kindling::control

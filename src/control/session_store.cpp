@@ -50,7 +50,8 @@ json to_db_json(const SessionRecord& r) {
             {"sandboxNote", r.sandbox_note},
             {"browserVersion", r.browser_version},
             {"start", r.start_path},
-            {"timings", timings_to_json(r.timings)}};
+            {"timings", timings_to_json(r.timings)},
+            {"identity", identity_to_json(r.identity)}};
   j["endedAtMs"] = r.ended_at_ms ? json(*r.ended_at_ms) : json(nullptr);
   j["chromiumSandbox"] = r.chromium_sandbox ? json(*r.chromium_sandbox) : json(nullptr);
   return j;
@@ -75,6 +76,7 @@ std::optional<SessionRecord> from_db_json(const std::string& text) {
   r.sandbox_note = j.value("sandboxNote", "");
   r.browser_version = j.value("browserVersion", "");
   r.start_path = j.value("start", "cold");
+  if (auto i = j.find("identity"); i != j.end()) r.identity = identity_from_json(*i);
   if (auto t = j.find("timings"); t != j.end() && t->is_object()) {
     r.timings.agent_launch_ms = t->value("agentLaunchMs", 0.0);
     r.timings.agent_cdp_ready_ms = t->value("agentCdpReadyMs", 0.0);

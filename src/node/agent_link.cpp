@@ -80,6 +80,8 @@ void AgentControl::start_reading() {
         if (self->events_.on_ready) self->events_.on_ready(*ready);
       } else if (auto* exited = std::get_if<ap::BrowserExited>(&msg.value())) {
         if (self->events_.on_browser_exited) self->events_.on_browser_exited(*exited);
+      } else if (auto* applied = std::get_if<ap::IdentityApplied>(&msg.value())) {
+        self->on_identity_applied(*applied);
       } else if (auto* err = std::get_if<ap::AgentError>(&msg.value())) {
         return self->fail("agent reported: " + err->message);
       }
@@ -93,6 +95,40 @@ void AgentControl::send(const ap::HostMessage& message) {
   if (closed_ || !socket_.is_open()) return;
   outbox_.push_back(ap::encode_frame(ap::to_json(message)));
   if (!writing_) write_next();
+}
+
+void AgentControl::apply_identity(const BrowserIdentity& identity, std::chrono::milliseconds timeout,
+                                  std::function<void(Status)> done) {
+  if (closed_) return;
+  std::uint64_t id = next_request_id_++;
+  PendingRequest& request = pending_[id];
+  request.done = std::move(done);
+  request.timer = std::make_unique<asio::steady_timer>(io_);
+  request.timer->expires_after(timeout);
+  request.timer->async_wait([self = shared_from_this(), id, timeout](boost::system::error_code ec) {
+    if (ec || self->closed_) return;
+    auto it = self->pending_.find(id);
+    if (it == self->pending_.end()) return;
+    auto cb = std::move(it->second.done);
+    self->pending_.erase(it);
+    cb(make_error("the agent did not apply the identity within " +
+                      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) + " s",
+                  "unavailable"));
+  });
+  send(ap::ApplyIdentity{id, identity});
+}
+
+void AgentControl::on_identity_applied(const ap::IdentityApplied& answer) {
+  auto it = pending_.find(answer.id);
+  if (it == pending_.end()) return;  // late, after its timeout
+  auto cb = std::move(it->second.done);
+  it->second.timer->cancel();
+  pending_.erase(it);
+  if (answer.ok) return cb(ok_status());
+  // "Chromium refused ..." is a value the request carried (a time zone
+  // Chromium does not know); anything else is the machine's fault.
+  bool refused = answer.error.rfind("Chromium refused", 0) == 0;
+  cb(make_error(answer.error, refused ? "bad_request" : "unavailable"));
 }
 
 void AgentControl::write_next() {
@@ -116,6 +152,8 @@ void AgentControl::close() {
   if (closed_) return;
   closed_ = true;
   retry_timer_.cancel();
+  for (auto& [id, request] : pending_) request.timer->cancel();
+  pending_.clear();
   boost::system::error_code ignored;
   socket_.shutdown(AgentSocket::shutdown_both, ignored);
   socket_.close(ignored);

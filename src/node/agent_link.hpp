@@ -11,6 +11,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -41,6 +42,14 @@ class AgentControl : public std::enable_shared_from_this<AgentControl> {
   void set_events(Events events) { events_ = std::move(events); }
 
   void send(const agent_protocol::HostMessage& message);
+
+  // Sends apply_identity and calls `done` with the agent's answer: ok, an
+  // error with code "bad_request" when Chromium refused a value, or
+  // "unavailable" when the agent could not apply it or did not answer within
+  // `timeout`. If the link fails or closes first, `done` is never called (the
+  // owner hears of it through on_failure).
+  void apply_identity(const BrowserIdentity& identity, std::chrono::milliseconds timeout,
+                      std::function<void(Status)> done);
   // Stops reading and closes the socket; no callback fires afterwards.
   void close();
 
@@ -50,6 +59,12 @@ class AgentControl : public std::enable_shared_from_this<AgentControl> {
   void start_reading();
   void write_next();
   void fail(const std::string& why);
+  void on_identity_applied(const agent_protocol::IdentityApplied& answer);
+
+  struct PendingRequest {
+    std::function<void(Status)> done;
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
 
   boost::asio::io_context& io_;
   std::weak_ptr<Machine> machine_;
@@ -64,6 +79,8 @@ class AgentControl : public std::enable_shared_from_this<AgentControl> {
   bool closed_ = false;
   bool hello_seen_ = false;
   std::string last_connect_error_;
+  std::uint64_t next_request_id_ = 1;
+  std::map<std::uint64_t, PendingRequest> pending_;
 };
 
 // Opens a CDP stream: a connection on which the agent has answered "OK" and

@@ -1,7 +1,6 @@
 #include "node/browser_launch.hpp"
 
 #include <boost/asio/steady_timer.hpp>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/log.hpp"
@@ -78,19 +77,16 @@ std::function<void()> launch_browser(asio::io_context& io, MachineBackend& backe
   launch->browser.machine_started_ms = millis_between(launch->browser.launched_at, SteadyClock::now());
   if (on_machine) on_machine(*launch->browser.machine, launch->browser.machine_started_ms);
 
-  // A pidfd of our own, not a dup: asio skips EPOLL_CTL_DEL when it closes a
-  // descriptor, which is only safe if no other fd shares its open file.
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, launch->browser.machine->pid(), 0));
-  if (fd < 0) {
-    launch->fail("cannot watch the machine's process");
+  auto watch = make_exit_watch(io, launch->browser.machine->pid());
+  if (!watch) {
+    launch->fail("cannot watch the machine's process: " + watch.error().message);
     return cancel;
   }
-  launch->browser.exit_watch = std::make_shared<asio::posix::stream_descriptor>(io, fd);
+  launch->browser.exit_watch = std::move(watch).value();
   std::weak_ptr<Launch> weak = launch;
-  launch->browser.exit_watch->async_wait(asio::posix::stream_descriptor::wait_read,
-                                         [weak](boost::system::error_code ec) {
-                                           if (auto l = weak.lock(); l && !ec) l->fail("machine exited during start");
-                                         });
+  await_exit(launch->browser.exit_watch, [weak](boost::system::error_code ec) {
+    if (auto l = weak.lock(); l && !ec) l->fail("machine exited during start");
+  });
 
   AgentControl::Events events;
   events.on_ready = [weak](const ap::Ready& ready) {

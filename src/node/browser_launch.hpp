@@ -14,6 +14,7 @@
 #include "common/clock.hpp"
 #include "common/result.hpp"
 #include "node/agent_link.hpp"
+#include "node/exit_watch.hpp"
 #include "node/machine.hpp"
 #include "node/machine_reaper.hpp"
 
@@ -25,7 +26,7 @@ struct ReadyBrowser {
   std::shared_ptr<Machine> machine;
   std::shared_ptr<AgentControl> control;
   // Readable when the machine's root process ends (a dup of its pidfd).
-  std::shared_ptr<boost::asio::posix::stream_descriptor> exit_watch;
+  ExitWatch exit_watch;
   agent_protocol::Ready ready;
   SteadyClock::time_point launched_at;
   double machine_started_ms = 0;  // launch -> machine running

@@ -109,7 +109,7 @@ void StandbyPool::adopt(ReadyBrowser browser) {
   mean_ready_ms_ = 0.8 * mean_ready_ms_ + 0.2 * browser.ready_ms;
   s->browser = std::move(browser);
   std::weak_ptr<Standby> weak = s;
-  s->browser.exit_watch->async_wait(asio::posix::stream_descriptor::wait_read, [this, weak](boost::system::error_code ec) {
+  await_exit(s->browser.exit_watch, [this, weak](boost::system::error_code ec) {
     if (auto s = weak.lock(); s && !ec) retire(s, "machine exited");
   });
   AgentControl::Events events;
