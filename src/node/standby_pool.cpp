@@ -74,13 +74,15 @@ void StandbyPool::refill() {
     MachineSpec spec = config_.spec;
     spec.id = new_machine_id();
     std::weak_ptr<bool> alive = alive_;
-    launch_browser(io_, backend_, reaper_, spec, config_.ready_timeout,
+    auto cancel = launch_browser(io_, backend_, reaper_, spec, config_.ready_timeout,
                    [this, alive, id = spec.id](Result<ReadyBrowser> r) {
                      if (alive.expired()) {
                        if (r) reaper_.dispose(std::move(r->machine));
                        return;
                      }
                      --starting_;
+                     launching_.erase(id);
+                     if (!r && !running_) return;  // cancelled by stop()
                      if (!r) {
                        ++consecutive_failures_;
                        spdlog::warn("standby {}: start failed ({}), attempt {}", id, r.error().message,
@@ -101,6 +103,8 @@ void StandbyPool::refill() {
                      adopt(std::move(r).value());
                      refill();
                    });
+    // A launch that failed at once has already called back.
+    if (static_cast<int>(launching_.size()) < starting_) launching_[spec.id] = std::move(cancel);
   }
 }
 
@@ -145,6 +149,9 @@ void StandbyPool::retire(const std::shared_ptr<Standby>& s, const std::string& w
 void StandbyPool::stop() {
   running_ = false;
   backoff_timer_.cancel();
+  auto launching = std::move(launching_);
+  launching_.clear();
+  for (auto& [id, cancel] : launching) cancel();  // each disposes its machine
   auto all = std::move(ready_);
   ready_.clear();
   for (auto& s : all) {

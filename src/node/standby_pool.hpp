@@ -13,6 +13,7 @@
 #include <deque>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +71,8 @@ class StandbyPool {
   StandbyPoolConfig config_;
   std::list<std::shared_ptr<Standby>> ready_;
   int starting_ = 0;
+  // Cancels for launches in flight, so stop() leaves none half-started.
+  std::map<std::string, std::function<void()>> launching_;
   int consecutive_failures_ = 0;
   boost::asio::steady_timer backoff_timer_;
   std::deque<SteadyClock::time_point> demand_;

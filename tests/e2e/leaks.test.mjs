@@ -5,13 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, existsSync } from 'node:fs';
 import { startServer, waitFor } from './lib/server.mjs';
-import { machineProcesses, mountCount, namespaceInodes, machineCgroups } from './lib/host.mjs';
+import { mountCount, namespaceInodes, machineCgroups, processesOfServer, cgroupParentOf } from './lib/host.mjs';
 
 const COLD_CYCLES = Number(process.env.KINDLING_LEAK_CYCLES || 200);
 const WARM_CYCLES = Math.ceil(COLD_CYCLES / 2);
 
 function hostState() {
-  return { procs: machineProcesses().length, mounts: mountCount(), ns: namespaceInodes(), cgroups: machineCgroups().length };
+  return { mounts: mountCount(), ns: namespaceInodes() };
 }
 
 async function runCycles(server, cycles, workers) {
@@ -50,11 +50,12 @@ test(`${COLD_CYCLES} cold create/release cycles leave nothing behind`, async () 
     // One cycle first, so lazily created host state (cgroup parents) exists before counting.
     const warmup = await server.createSession();
     await server.release(warmup.id);
-    await waitFor(() => machineProcesses().length === 0, { timeoutMs: 10000, what: 'warm-up machine gone' });
+    await waitFor(() => processesOfServer(server.dataDir).length === 0, { timeoutMs: 10000, what: 'warm-up machine gone' });
     const before = hostState();
     await runCycles(server, COLD_CYCLES, 2);
-    await waitFor(() => machineProcesses().length === before.procs, { timeoutMs: 15000, what: 'machine processes to exit' });
-    await waitFor(() => machineCgroups().length === before.cgroups, { timeoutMs: 10000, what: 'cgroups removed' });
+    await waitFor(() => processesOfServer(server.dataDir).length === 0, { timeoutMs: 15000, what: 'machine processes to exit' });
+    const parent = cgroupParentOf(server.dataDir);
+    await waitFor(() => machineCgroups().filter((c) => c.includes(`/${parent}/`)).length === 0, { timeoutMs: 10000, what: 'cgroups removed' });
     assertNothingExtra(before, hostState(), 'cold cycles');
     assert.deepEqual(readdirSync(`${server.dataDir}/machines`).filter((n) => !n.startsWith('.')), []);
     assert.deepEqual((await server.api('GET', '/v1/sessions')).json.sessions, []);
@@ -67,10 +68,10 @@ test(`${COLD_CYCLES} cold create/release cycles leave nothing behind`, async () 
 });
 
 test(`${WARM_CYCLES} warm cycles through the standby pool leave nothing once the server stops`, async () => {
-  await waitFor(() => machineProcesses().length === 0, { timeoutMs: 10000, what: 'no machine left from before' });
   const before = hostState();
   const server = await startServer({ args: ['--pool-min', '2', '--pool-max', '4'] });
   const dataDir = server.dataDir;
+  const parent = cgroupParentOf(dataDir);
   try {
     const starts = await runCycles(server, WARM_CYCLES, 1);
     assert.ok(starts.warm > 0, 'the pool served some sessions');
@@ -78,8 +79,8 @@ test(`${WARM_CYCLES} warm cycles through the standby pool leave nothing once the
     const exit = await server.stop({ keepData: true });
     assert.equal(exit.code, 0, 'server stops cleanly');
   }
-  assert.equal(machineProcesses().length, 0, 'no machine process outlives the server');
-  assert.deepEqual(machineCgroups(), []);
+  assert.deepEqual(processesOfServer(dataDir), [], 'no machine process outlives the server');
+  assert.deepEqual(machineCgroups().filter((c) => c.includes(`/${parent}/`)), [], 'no machine cgroup outlives the server');
   assertNothingExtra(before, hostState(), 'warm cycles');
   assert.deepEqual(existsSync(`${dataDir}/machines`) ? readdirSync(`${dataDir}/machines`).filter((n) => !n.startsWith('.')) : [], []);
 });

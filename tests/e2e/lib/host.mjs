@@ -1,6 +1,7 @@
 // What a machine leaves on the host, read straight from /proc and /sys: the
 // tests use it to prove that an ended session left nothing behind.
-import { readdirSync, readFileSync, existsSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, existsSync, readlinkSync, realpathSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 
 export function pidAlive(pid) {
   try { process.kill(pid, 0); return true; } catch { return false; }
@@ -71,4 +72,17 @@ export function machineCgroups() {
     }
   }
   return out;
+}
+
+// The cgroup parent a server gives the machines of its data directory
+// (see src/cli/serve.cpp): "kindling-" + 12 hex digits of sha256(dir).
+export function cgroupParentOf(dataDir) {
+  return 'kindling-' + createHash('sha256').update(realpathSync(dataDir)).digest('hex').slice(0, 12);
+}
+
+// Processes inside the machines of one server, found by their cgroup, so
+// that other servers running on the host at the same time do not count.
+export function processesOfServer(dataDir) {
+  const parent = '/' + cgroupParentOf(dataDir) + '/';
+  return allPids().filter((pid) => readOr(`/proc/${pid}/cgroup`).includes(parent));
 }
