@@ -24,7 +24,7 @@ namespace kindling::node {
 // outlive the backend object that made it).
 struct SandboxHost {
   SandboxHost(SandboxConfig c, CgroupLayout layout, std::vector<sock_filter> filter)
-      : config(std::move(c)), cgroups(std::move(layout)), uids(config.uid_base, config.uid_slots),
+      : config(std::move(c)), cgroups(std::move(layout)), uids(config.uid_base, config.uid_slots, config.uid_lock_dir),
         seccomp(std::move(filter)) {}
 
   SandboxConfig config;

@@ -33,6 +33,9 @@ struct SandboxConfig {
   // host, mapped to 0..65535 inside. Slots are reused after reap.
   uid_t uid_base = 1000000;
   std::uint32_t uid_slots = 1024;
+  // Host-wide claims on uid slots (one lock file per slot), shared by every
+  // server on the host. Empty: claims are per process (tests only).
+  std::string uid_lock_dir = "/run/kindling/uid-slots";
   // What the agent is told (passed after /kindling/agent).
   std::string chromium_path = "/usr/lib/chromium/chromium";
   std::vector<std::string> agent_args;  // appended after the standard ones

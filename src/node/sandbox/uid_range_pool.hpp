@@ -1,5 +1,7 @@
 // Host uid/gid ranges for machines' user namespaces: one slot of 65536 ids
-// per live machine, so no two machines share a host uid.
+// per live machine, so no two machines share a host uid — also across
+// servers on one host: a slot is claimed host-wide by an flock on
+// <lock_dir>/<slot>, which the kernel drops if the server dies.
 #pragma once
 
 #include <sys/types.h>
@@ -7,6 +9,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace kindling::node {
@@ -15,7 +18,9 @@ inline constexpr uid_t kIdsPerMachine = 65536;
 
 class UidRangePool {
  public:
-  UidRangePool(uid_t base, std::uint32_t slots) : base_(base), used_(slots, false) {}
+  // An empty lock_dir claims slots within this process only.
+  UidRangePool(uid_t base, std::uint32_t slots, std::string lock_dir = {});
+  ~UidRangePool();
 
   // First host id of a free range, or nothing when all are taken.
   std::optional<uid_t> acquire();
@@ -24,7 +29,8 @@ class UidRangePool {
  private:
   std::mutex mutex_;
   uid_t base_;
-  std::vector<bool> used_;
+  std::vector<int> claims_;  // per slot: -1 free, else the held lock fd (or 0 without lock_dir)
+  std::string lock_dir_;
 };
 
 }  // namespace kindling::node
