@@ -24,6 +24,7 @@ struct MachineSpec {
   std::uint32_t pids_limit = 2048;
   double cpu_limit = 2.0;                   // cores (CFS quota / cpu.max)
   std::uint64_t scratch_bytes = 1ull << 30;  // RAM overlay (tmpfs) size
+  bool background = false;                   // start at the lowest CPU weight
 };
 
 // How a machine ended.
@@ -57,6 +58,10 @@ class Machine {
   // every resource it held (cgroups, directories, uid range) and reports how
   // it ended. Blocks until the machine is gone. Idempotent.
   virtual MachineExit reap() = 0;
+
+  // Moves the machine between the lowest CPU weight (a standby being made,
+  // so refills never starve running sessions) and the normal one.
+  virtual Status set_background(bool background) = 0;
 
   // Whether the sandbox could run Chromium's own sandbox (set by the agent's
   // report; the backend only records what it learned at start).

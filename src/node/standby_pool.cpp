@@ -55,6 +55,8 @@ std::optional<ReadyBrowser> StandbyPool::take() {
     boost::system::error_code ignored;
     s->browser.exit_watch->cancel(ignored);
     s->browser.control->set_events({});
+    if (auto st = s->browser.machine->set_background(false); !st)
+      spdlog::warn("standby {}: {}", s->browser.machine->id(), st.error().message);
     out = std::move(s->browser);
   }
   // Refill after the caller has answered its client: a start costs a few ms
@@ -73,6 +75,7 @@ void StandbyPool::refill() {
     ++starting_;
     MachineSpec spec = config_.spec;
     spec.id = new_machine_id();
+    spec.background = true;  // a standby is made with spare cycles only
     std::weak_ptr<bool> alive = alive_;
     auto cancel = launch_browser(io_, backend_, reaper_, spec, config_.ready_timeout,
                    [this, alive, id = spec.id](Result<ReadyBrowser> r) {

@@ -126,6 +126,21 @@ TEST_F(SandboxTest, CgroupLimitsAreSetAndHidden) {
   EXPECT_EQ(inside.find("kindling-test"), std::string::npos) << inside;
 }
 
+TEST_F(SandboxTest, BackgroundMachinesGetTheLowestCpuWeight) {
+  MachineSpec spec = small_spec("bg");
+  spec.background = true;
+  auto m = start(spec);
+  ASSERT_TRUE(m);
+  ask(*m, "facts");
+  std::string weight = m->cgroup_file("cpu.weight");
+  bool v2 = !weight.empty();
+  if (!v2) weight = m->cgroup_file("cpu.shares");
+  ASSERT_FALSE(weight.empty());
+  EXPECT_EQ(read_file(weight), v2 ? "1\n" : "2\n");
+  ASSERT_TRUE(m->set_background(false).ok());
+  EXPECT_EQ(read_file(weight), v2 ? "100\n" : "1024\n");
+}
+
 TEST_F(SandboxTest, NetworkIsLoopbackOnly) {
   auto m = start("net");
   ASSERT_TRUE(m);

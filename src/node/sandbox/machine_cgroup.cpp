@@ -190,7 +190,7 @@ Status MachineCgroup::create(const MachineSpec& spec) {
     (void)p;
     KINDLING_TRY(c, write_file(dir + "/cpu.max", std::to_string(quota) + " 100000"));
     (void)c;
-    return ok_status();
+    return spec.background ? set_background(true) : ok_status();
   }
   std::string root_of_parent;  // <root>/<controller>/<parent>/<id>
   for (const auto& parent : layout_.parent_dirs_) {
@@ -212,7 +212,18 @@ Status MachineCgroup::create(const MachineSpec& spec) {
       (void)c;
     }
   }
-  return ok_status();
+  return spec.background ? set_background(true) : ok_status();
+}
+
+Status MachineCgroup::set_background(bool background) const {
+  // The lowest weight the kernel allows, against the default of everyone else.
+  if (layout_.v2_)
+    return write_file(layout_.parent_dirs_.front() + "/" + id_ + "/cpu.weight", background ? "1" : "100");
+  for (const auto& parent : layout_.parent_dirs_) {
+    std::string path = parent + "/" + id_ + "/cpu.shares";
+    if (exists(path)) return write_file(path, background ? "2" : "1024");
+  }
+  return make_error("no cpu controller for machine " + id_);
 }
 
 Status MachineCgroup::attach(pid_t pid) {

@@ -50,6 +50,9 @@ class MachineCgroup {
   Status create(const MachineSpec& spec);
   // Moves `pid` into every hierarchy of this machine.
   Status attach(pid_t pid);
+  // Background machines get the lowest CPU weight: they run only on cycles
+  // no one else wants (standby launches), and get the default weight back.
+  Status set_background(bool background) const;
   // Sends SIGKILL to every process in the machine's cgroup.
   void kill() const;
   // Kills what is left, waits for it to be gone, removes the directories.

@@ -339,6 +339,12 @@ Result<UniqueFd> SandboxMachine::connect_agent() {
   return fd;
 }
 
+Status SandboxMachine::set_background(bool background) {
+  std::lock_guard lock(mutex_);
+  if (exit_) return make_error("machine " + id_ + " has ended");
+  return MachineCgroup(host_->cgroups, id_).set_background(background);
+}
+
 void SandboxMachine::kill() {
   std::lock_guard lock(mutex_);
   if (exit_) return;

@@ -47,6 +47,7 @@ class SandboxMachine final : public Machine {
   void kill() override;
   MachineExit reap() override;
   std::string backend_name() const override { return "sandbox"; }
+  Status set_background(bool background) override;
 
   // <state_dir>/<id>: the host side of /run/kindling.
   const std::string& run_dir() const { return run_dir_; }
