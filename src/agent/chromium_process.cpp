@@ -69,6 +69,11 @@ std::vector<std::string> chromium_argv(const AgentConfig& config, bool sandbox) 
   argv.push_back("--user-data-dir=" + config.user_data_dir);
   if (!sandbox) argv.emplace_back("--no-sandbox");
   for (const auto& flag : config.extra_flags) argv.push_back(flag);
+  // The first tab opens on about:blank. Without a URL, headless Chromium
+  // loads chrome://new-tab-page-third-party in it, and a client that attaches
+  // while that page is still loading (Playwright connectOverCDP) can wait on
+  // it until its timeout (seen ~1 in 6 connects on a loaded host).
+  argv.emplace_back("about:blank");
   return argv;
 }
 
