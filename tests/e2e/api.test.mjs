@@ -100,3 +100,33 @@ test('a wrong session token is refused', async () => {
     await server.release(s.id);
   }
 });
+
+test('discovery lists page targets whose websockets go through the gateway', async () => {
+  const s = await server.createSession();
+  try {
+    const base = s.cdpHttpUrl.replace(/\?.*/, '');
+    const token = new URL(s.cdpHttpUrl).searchParams.get('token');
+    const version = await (await fetch(`${base}/json/version/?token=${token}`)).json();
+    assert.match(version.Browser, /Chrome/);
+    assert.ok(version.webSocketDebuggerUrl.startsWith(base.replace('http', 'ws') + '/devtools/browser/'));
+    const list = await (await fetch(`${base}/json/list?token=${token}`)).json();
+    const page = list.find((t) => t.type === 'page');
+    assert.ok(page, 'the browser has a page target');
+    assert.equal(page.devtoolsFrontendUrl, undefined);
+    assert.ok(page.webSocketDebuggerUrl.startsWith(base.replace('http', 'ws') + '/devtools/page/'));
+    // A page-level CDP websocket, relayed by the gateway.
+    const ws = new WebSocket(page.webSocketDebuggerUrl);
+    await new Promise((r, j) => { ws.on('open', r); ws.on('error', j); });
+    const answer = await new Promise((r) => {
+      ws.on('message', (m) => { const msg = JSON.parse(m); if (msg.id === 1) r(msg); });
+      ws.send(JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression: '21 * 2' } }));
+    });
+    assert.equal(answer.result.result.value, 42);
+    ws.close();
+    // An unknown page target is a 404 at the upgrade, not a hang.
+    const missing = await wsOutcome(`${base.replace('http', 'ws')}/devtools/page/NOPE?token=${token}`);
+    assert.equal(missing.refused, 404);
+  } finally {
+    await server.release(s.id);
+  }
+});
