@@ -1,0 +1,89 @@
+// A running microVM: KVM VM, guest memory, devices and vCPU threads, built
+// from validated VmResources. The API layer drives it through this interface
+// only; it never touches KVM itself.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "common/result.hpp"
+#include "common/unique_fd.hpp"
+#include "vmm/devices/bus.hpp"
+#include "vmm/devices/i8042/i8042.hpp"
+#include "vmm/devices/serial/uart8250.hpp"
+#include "vmm/exit_code.hpp"
+#include "vmm/kvm/kvm.hpp"
+#include "vmm/kvm/vcpu.hpp"
+#include "vmm/memory/guest_memory.hpp"
+#include "vmm/metrics.hpp"
+#include "vmm/vmm_config.hpp"
+
+namespace kindling::vmm {
+
+struct MicroVmHooks {
+  // Called once, from a vCPU thread, when the guest ends the VM.
+  std::function<void(ExitCode, const std::string& why)> on_guest_exit;
+  // Runs on each vCPU thread before its first KVM_RUN (seccomp).
+  std::function<void()> vcpu_thread_setup;
+};
+
+// The parts of a VM that depend only on the machine config: KVM VM, irqchip,
+// PIT and guest memory. On nested hypervisors creating them costs several
+// milliseconds (KVM waits for SRCU grace periods when the PIT and memory slots
+// are registered), so Vmm prepares them in the background while the API is
+// still being configured, and InstanceStart only loads the kernel and starts
+// vCPUs.
+struct PreparedPlatform {
+  std::optional<Kvm> kvm;
+  std::optional<KvmVm> vm;
+  std::optional<GuestMemory> memory;  // absent until the size is known
+  bool huge_pages = false;
+  bool has_memory(uint64_t bytes, bool huge) const { return memory && memory->size() == bytes && huge_pages == huge; }
+};
+
+class MicroVm {
+ public:
+  // VM, irqchip and PIT: needs no configuration.
+  static Result<PreparedPlatform> prepare_platform();
+  // Adds guest memory to a platform that has none yet.
+  static Status prepare_memory(PreparedPlatform& p, uint64_t mem_bytes, bool huge_pages);
+  // Destroying a VM takes KVM ~16 ms on nested hosts; do it off the caller's path.
+  static void discard_in_background(PreparedPlatform p);
+
+  // `serial_out_fd` is borrowed and must outlive the VM. `prepared` must match
+  // the machine config (Vmm checks); without one the platform is made here.
+  static Result<std::unique_ptr<MicroVm>> build(const VmResources& resources, int serial_out_fd, VmmMetrics& metrics,
+                                                MicroVmHooks hooks, std::optional<PreparedPlatform> prepared = {});
+  ~MicroVm();
+
+  void start();
+  Status pause();
+  Status resume();
+  void send_ctrl_alt_del();
+  void stop();  // stops and joins every vCPU; idempotent
+  bool paused() const { return paused_; }
+
+ private:
+  MicroVm(VmmMetrics& metrics) : metrics_(metrics) {}
+  void guest_stopped(GuestStop why, const std::string& detail);
+
+  VmmMetrics& metrics_;
+  MicroVmHooks hooks_;
+  std::optional<Kvm> kvm_;
+  std::optional<KvmVm> vm_;
+  std::optional<GuestMemory> memory_;
+  DeviceBus pio_bus_;
+  DeviceBus mmio_bus_;
+  std::shared_ptr<Uart8250> serial_;
+  std::shared_ptr<I8042> i8042_;
+  std::vector<UniqueFd> irqfds_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  std::atomic<bool> exit_reported_{false};
+  bool paused_ = false;
+};
+
+}  // namespace kindling::vmm

@@ -1,0 +1,254 @@
+#include "vmm/vmm.hpp"
+
+#include <fcntl.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.hpp"
+#include "vmm/boot/kernel_image.hpp"
+
+namespace kindling::vmm {
+namespace {
+
+const char* kNotAfterStart = "The requested operation is not supported after starting the microVM.";
+const char* kNotBeforeStart = "The requested operation is not supported before starting the microVM.";
+
+std::string spdlog_level_name(std::string level) {
+  for (auto& c : level) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (level == "warning") return "warn";
+  return level;
+}
+
+}  // namespace
+
+Vmm::Vmm(Options opts) : opts_(std::move(opts)), exit_event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+Vmm::~Vmm() { shutdown(); }
+
+Status Vmm::refuse_after_start() const {
+  if (started()) return make_error(kNotAfterStart);
+  return ok_status();
+}
+
+Status Vmm::set_boot_source(BootSourceConfig c) {
+  KINDLING_TRY(not_started, refuse_after_start());
+  (void)not_started;
+  // Like Firecracker, check the files now so a typo fails at the PUT, not at boot.
+  UniqueFd kernel(::open(c.kernel_image_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!kernel.valid()) return make_error(fmt::format("The kernel file cannot be opened: {} ({})", std::strerror(errno), c.kernel_image_path));
+  if (c.initrd_path) {
+    UniqueFd initrd(::open(c.initrd_path->c_str(), O_RDONLY | O_CLOEXEC));
+    if (!initrd.valid()) return make_error(fmt::format("The initrd file cannot be opened due to invalid path or invalid permissions. {} ({})", std::strerror(errno), *c.initrd_path));
+  }
+  resources_.boot_source = std::move(c);
+  return ok_status();
+}
+
+Status Vmm::set_machine_config(MachineConfig c) {
+  KINDLING_TRY(not_started, refuse_after_start());
+  (void)not_started;
+  resources_.machine = std::move(c);
+  machine_config_set_ = true;
+  prepare_platform_ahead();
+  return ok_status();
+}
+
+void Vmm::prepare_platform_ahead() {
+  const uint64_t mem_bytes = resources_.machine.mem_size_mib << 20;
+  const bool huge = resources_.machine.huge_pages == "2M";
+  if (prepared_.valid() && prepared_mem_bytes_ == mem_bytes && prepared_huge_pages_ == huge) return;
+  // Before a machine config exists only the VM itself is prepared; memory
+  // follows once its size is known. A platform with the wrong memory size is
+  // discarded off the API thread (destroying a VM is slow on nested KVM).
+  const bool with_memory = machine_config_set_;
+  try {
+    prepared_ = std::async(std::launch::async, [old = std::move(prepared_), mem_bytes, huge, with_memory]() mutable
+                           -> Result<PreparedPlatform> {
+      std::optional<PreparedPlatform> p;
+      if (old.valid()) {
+        auto r = old.get();
+        if (r) p.emplace(std::move(*r));
+      }
+      if (p && p->memory && !p->has_memory(mem_bytes, huge)) {
+        MicroVm::discard_in_background(std::move(*p));
+        p.reset();
+      }
+      if (!p) {
+        KINDLING_TRY(fresh, MicroVm::prepare_platform());
+        p.emplace(std::move(fresh));
+      }
+      if (with_memory && !p->memory) {
+        if (auto s = MicroVm::prepare_memory(*p, mem_bytes, huge); !s) return s.error();
+      }
+      return std::move(*p);
+    });
+    prepared_mem_bytes_ = with_memory ? mem_bytes : 0;
+    prepared_huge_pages_ = huge;
+  } catch (const std::system_error& e) {
+    spdlog::warn("cannot prepare the VM platform ahead ({}); InstanceStart will do it", e.what());
+  }
+}
+
+std::optional<PreparedPlatform> Vmm::take_prepared_platform() {
+  if (!prepared_.valid()) return std::nullopt;
+  const int64_t t0 = monotonic_us();
+  auto p = prepared_.get();
+  spdlog::debug("InstanceStart waited {} us for the platform prepared ahead", monotonic_us() - t0);
+  if (!p) {
+    spdlog::warn("preparing the VM platform ahead failed: {}; retrying at InstanceStart", p.error().message);
+    return std::nullopt;
+  }
+  return std::move(*p);
+}
+
+Status Vmm::set_cpu_config(std::string_view template_json) {
+  KINDLING_TRY(not_started, refuse_after_start());
+  (void)not_started;
+  KINDLING_TRY(t, parse_cpu_template(template_json));
+  resources_.cpu_template = std::move(t);
+  resources_.cpu_config_json = std::string(template_json);
+  return ok_status();
+}
+
+Status Vmm::set_serial(SerialConfig c) {
+  KINDLING_TRY(not_started, refuse_after_start());
+  (void)not_started;
+  resources_.serial = std::move(c);
+  return ok_status();
+}
+
+Status Vmm::set_logger(const LoggerConfig& c) {
+  if (logger_set_) return make_error("Reinitializing the logger is not allowed.");
+  std::string level = spdlog_level_name(c.level);
+  if (c.log_path) {
+    try {
+      auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(*c.log_path, false);
+      auto logger = std::make_shared<spdlog::logger>("kindling-vmm", sink);
+      std::string pattern = "%Y-%m-%dT%H:%M:%S.%eZ [" + opts_.instance_id + "]";
+      if (c.show_level) pattern += " %l";
+      if (c.show_log_origin) pattern += " %s:%#";
+      logger->set_pattern(pattern + " %v", spdlog::pattern_time_type::utc);
+      logger->flush_on(spdlog::level::trace);
+      spdlog::set_default_logger(logger);
+    } catch (const spdlog::spdlog_ex& e) {
+      return make_error(fmt::format("Failed to open the log file: {}", e.what()));
+    }
+  }
+  if (!set_log_level(level)) return make_error(fmt::format("Invalid log level `{}`.", c.level));
+  resources_.logger = c;
+  logger_set_ = true;
+  return ok_status();
+}
+
+Status Vmm::set_metrics(const MetricsConfig& c) {
+  if (metrics_fd_.valid()) return make_error("Reinitializing the metrics system is not allowed.");
+  // Non-blocking so a FIFO without a reader cannot stall the VMM.
+  UniqueFd fd(::open(c.metrics_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0600));
+  if (!fd.valid()) return make_error(fmt::format("Cannot open the metrics file: {} ({})", std::strerror(errno), c.metrics_path));
+  metrics_fd_ = std::move(fd);
+  resources_.metrics = c;
+  return ok_status();
+}
+
+Status Vmm::apply_resources(VmResources r) {
+  if (r.logger) {
+    if (auto s = set_logger(*r.logger); !s) return s;
+  }
+  if (r.metrics) {
+    if (auto s = set_metrics(*r.metrics); !s) return s;
+  }
+  if (r.boot_source) {
+    if (auto s = set_boot_source(*r.boot_source); !s) return s;
+  }
+  if (auto s = set_machine_config(r.machine); !s) return s;
+  if (r.cpu_config_json) {
+    if (auto s = set_cpu_config(*r.cpu_config_json); !s) return s;
+  }
+  if (r.serial.serial_out_path) return set_serial(r.serial);
+  return ok_status();
+}
+
+Status Vmm::instance_start() {
+  KINDLING_TRY(not_started, refuse_after_start());
+  (void)not_started;
+  opts_.metrics->mark(opts_.metrics->instance_start_us);
+  int serial_fd = opts_.default_serial_fd;
+  if (resources_.serial.serial_out_path) {
+    serial_fd_.reset(::open(resources_.serial.serial_out_path->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!serial_fd_.valid()) {
+      return make_error(fmt::format("Cannot open the serial output file: {} ({})", std::strerror(errno), *resources_.serial.serial_out_path));
+    }
+    serial_fd = serial_fd_.get();
+  }
+  MicroVmHooks hooks;
+  hooks.on_guest_exit = [this](ExitCode code, const std::string&) { on_guest_exit(code); };
+  hooks.vcpu_thread_setup = opts_.vcpu_thread_setup;
+  KINDLING_TRY(vm, MicroVm::build(resources_, serial_fd, *opts_.metrics, std::move(hooks), take_prepared_platform()));
+  vm_ = std::move(vm);
+  vm_->start();
+  spdlog::info("instance started");
+  return ok_status();
+}
+
+Status Vmm::send_ctrl_alt_del() {
+  if (!started()) return make_error(kNotBeforeStart);
+  vm_->send_ctrl_alt_del();
+  return ok_status();
+}
+
+Status Vmm::flush_metrics() {
+  if (!metrics_fd_.valid()) return make_error("The metrics system is not initialized: PUT /metrics first.");
+  std::string line = opts_.metrics->to_json() + "\n";
+  ssize_t n = ::write(metrics_fd_.get(), line.data(), line.size());
+  if (n != static_cast<ssize_t>(line.size())) return make_error(fmt::format("Cannot write metrics: {}", n < 0 ? std::strerror(errno) : "short write"));
+  return ok_status();
+}
+
+Status Vmm::pause() {
+  if (!started()) return make_error(kNotBeforeStart);
+  KINDLING_TRY(paused, vm_->pause());
+  (void)paused;
+  spdlog::info("paused");
+  return ok_status();
+}
+
+Status Vmm::resume() {
+  if (!started()) return make_error(kNotBeforeStart);
+  KINDLING_TRY(resumed, vm_->resume());
+  (void)resumed;
+  spdlog::info("resumed");
+  return ok_status();
+}
+
+nlohmann::json Vmm::instance_info() const {
+  const char* state = !started() ? "Not started" : vm_->paused() ? "Paused" : "Running";
+  return {{"id", opts_.instance_id}, {"state", state}, {"vmm_version", kVmmVersion}, {"app_name", "kindling-vmm"}};
+}
+
+std::optional<ExitCode> Vmm::guest_exit() const {
+  int v = guest_exit_.load();
+  if (v < 0) return std::nullopt;
+  return static_cast<ExitCode>(v);
+}
+
+void Vmm::on_guest_exit(ExitCode code) {
+  int expected = -1;
+  guest_exit_.compare_exchange_strong(expected, to_int(code));
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(exit_event_.get(), &one, sizeof(one));
+}
+
+void Vmm::shutdown() {
+  if (vm_) vm_->stop();
+  if (metrics_fd_.valid()) {
+    if (auto s = flush_metrics(); !s) spdlog::warn("final metrics flush failed: {}", s.error().message);
+    metrics_fd_.reset();
+  }
+}
+
+}  // namespace kindling::vmm

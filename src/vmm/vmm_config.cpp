@@ -1,0 +1,270 @@
+#include "vmm/vmm_config.hpp"
+
+#include <fmt/format.h>
+
+#include <strings.h>
+
+#include <initializer_list>
+
+#include "vmm/arch/x86/layout.hpp"
+#include "vmm/boot/kernel_image.hpp"
+
+namespace kindling::vmm {
+namespace {
+
+using nlohmann::json;
+
+Error deserialize_error(const std::string& what) {
+  return make_error("An error occurred when deserializing the json body of a request: " + what + ".");
+}
+
+std::string field_list(std::initializer_list<const char*> fields) {
+  std::string out;
+  for (const char* f : fields) {
+    if (!out.empty()) out += ", ";
+    out += fmt::format("`{}`", f);
+  }
+  return out;
+}
+
+Status only_fields(const json& j, std::initializer_list<const char*> fields) {
+  if (!j.is_object()) return deserialize_error("expected a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool known = false;
+    for (const char* f : fields) known = known || it.key() == f;
+    if (!known) return deserialize_error(fmt::format("unknown field `{}`, expected one of {}", it.key(), field_list(fields)));
+  }
+  return ok_status();
+}
+
+template <typename T>
+Result<T> field(const json& j, const char* name) {
+  const json& v = j.at(name);
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!v.is_string()) return deserialize_error(fmt::format("invalid type for `{}`: expected a string", name));
+    return v.get<std::string>();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!v.is_boolean()) return deserialize_error(fmt::format("invalid type for `{}`: expected a boolean", name));
+    return v.get<bool>();
+  } else {
+    if (!v.is_number_unsigned()) return deserialize_error(fmt::format("invalid type for `{}`: expected a non-negative integer", name));
+    return v.get<T>();
+  }
+}
+
+Result<std::optional<std::string>> optional_string(const json& j, const char* name) {
+  if (!j.contains(name) || j.at(name).is_null()) return std::optional<std::string>{};
+  KINDLING_TRY(s, field<std::string>(j, name));
+  return std::optional<std::string>(std::move(s));
+}
+
+}  // namespace
+
+Result<json> parse_json_body(std::string_view body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) return deserialize_error("malformed JSON");
+  return j;
+}
+
+Result<BootSourceConfig> parse_boot_source(const json& j) {
+  if (auto s = only_fields(j, {"kernel_image_path", "boot_args", "initrd_path"}); !s) return s.error();
+  if (!j.contains("kernel_image_path")) return deserialize_error("missing field `kernel_image_path`");
+  BootSourceConfig c;
+  KINDLING_TRY(kernel, field<std::string>(j, "kernel_image_path"));
+  c.kernel_image_path = std::move(kernel);
+  KINDLING_TRY(args, optional_string(j, "boot_args"));
+  c.boot_args = std::move(args);
+  KINDLING_TRY(initrd, optional_string(j, "initrd_path"));
+  c.initrd_path = std::move(initrd);
+  if (c.boot_args && c.boot_args->size() >= layout::kCmdlineMaxSize) {
+    return make_error(fmt::format("The kernel command line is invalid: it is {} bytes long; at most {} are allowed.",
+                                  c.boot_args->size(), layout::kCmdlineMaxSize - 1));
+  }
+  if (c.boot_args && c.boot_args->find('\0') != std::string::npos) {
+    return make_error("The kernel command line is invalid: it contains a NUL byte.");
+  }
+  return c;
+}
+
+Result<MachineConfig> parse_machine_config(const json& j, const MachineConfig* base_for_patch) {
+  if (auto s = only_fields(j, {"vcpu_count", "mem_size_mib", "smt", "cpu_template", "track_dirty_pages", "huge_pages"}); !s) {
+    return s.error();
+  }
+  if (!base_for_patch) {
+    if (!j.contains("vcpu_count")) return deserialize_error("missing field `vcpu_count`");
+    if (!j.contains("mem_size_mib")) return deserialize_error("missing field `mem_size_mib`");
+  }
+  MachineConfig c = base_for_patch ? *base_for_patch : MachineConfig{};
+  if (j.contains("vcpu_count")) {
+    if (!j["vcpu_count"].is_number_integer()) return deserialize_error("invalid type for `vcpu_count`: expected an integer");
+    int64_t n = j["vcpu_count"].get<int64_t>();
+    if (n < 1 || n > kMaxVcpuCount) {
+      return make_error(fmt::format("The vCPU number is invalid! The vCPU number can only be between 1 and {} (got {}).", kMaxVcpuCount, n));
+    }
+    c.vcpu_count = static_cast<uint32_t>(n);
+  }
+  if (j.contains("mem_size_mib")) {
+    if (!j["mem_size_mib"].is_number_integer()) return deserialize_error("invalid type for `mem_size_mib`: expected an integer");
+    int64_t m = j["mem_size_mib"].get<int64_t>();
+    if (m < 1 || static_cast<uint64_t>(m) > kMaxMemSizeMib) {
+      return make_error(fmt::format("The memory size (MiB) is invalid: it must be between 1 and {} (got {}).", kMaxMemSizeMib, m));
+    }
+    c.mem_size_mib = static_cast<uint64_t>(m);
+  }
+  if (j.contains("smt")) {
+    KINDLING_TRY(smt, field<bool>(j, "smt"));
+    if (smt) return make_error("Enabling simultaneous multithreading is not supported by kindling-vmm.");
+    c.smt = smt;
+  }
+  if (j.contains("cpu_template")) {
+    KINDLING_TRY(t, field<std::string>(j, "cpu_template"));
+    if (t != "None") return make_error(fmt::format("The CPU template `{}` is not supported; use \"None\" and PUT /cpu-config for a custom template.", t));
+    c.cpu_template = t;
+  }
+  if (j.contains("track_dirty_pages")) {
+    KINDLING_TRY(d, field<bool>(j, "track_dirty_pages"));
+    c.track_dirty_pages = d;
+  }
+  if (j.contains("huge_pages")) {
+    KINDLING_TRY(h, field<std::string>(j, "huge_pages"));
+    if (h != "None" && h != "2M") return make_error(fmt::format("Invalid huge pages configuration `{}`: expected \"None\" or \"2M\".", h));
+    c.huge_pages = h;
+  }
+  if (c.huge_pages == "2M" && c.mem_size_mib % 2 != 0) {
+    return make_error("The memory size (MiB) is invalid: with 2M huge pages it must be a multiple of 2.");
+  }
+  return c;
+}
+
+Result<LoggerConfig> parse_logger(const json& j) {
+  if (auto s = only_fields(j, {"log_path", "level", "show_level", "show_log_origin", "module"}); !s) return s.error();
+  LoggerConfig c;
+  KINDLING_TRY(path, optional_string(j, "log_path"));
+  c.log_path = std::move(path);
+  if (j.contains("level")) {
+    KINDLING_TRY(level, field<std::string>(j, "level"));
+    static const char* const kLevels[] = {"Off", "Error", "Warning", "Warn", "Info", "Debug", "Trace"};
+    bool known = false;
+    for (const char* l : kLevels) known = known || strcasecmp(l, level.c_str()) == 0;
+    if (!known) return make_error(fmt::format("Invalid log level `{}`: expected Off, Error, Warning, Info, Debug or Trace.", level));
+    c.level = level;
+  }
+  if (j.contains("show_level")) {
+    KINDLING_TRY(v, field<bool>(j, "show_level"));
+    c.show_level = v;
+  }
+  if (j.contains("show_log_origin")) {
+    KINDLING_TRY(v, field<bool>(j, "show_log_origin"));
+    c.show_log_origin = v;
+  }
+  KINDLING_TRY(module, optional_string(j, "module"));
+  c.module = std::move(module);
+  return c;
+}
+
+Result<MetricsConfig> parse_metrics(const json& j) {
+  if (auto s = only_fields(j, {"metrics_path"}); !s) return s.error();
+  if (!j.contains("metrics_path")) return deserialize_error("missing field `metrics_path`");
+  KINDLING_TRY(path, field<std::string>(j, "metrics_path"));
+  return MetricsConfig{std::move(path)};
+}
+
+Result<SerialConfig> parse_serial(const json& j) {
+  if (auto s = only_fields(j, {"serial_out_path"}); !s) return s.error();
+  KINDLING_TRY(path, optional_string(j, "serial_out_path"));
+  return SerialConfig{std::move(path)};
+}
+
+Result<ActionType> parse_action(const json& j) {
+  if (auto s = only_fields(j, {"action_type"}); !s) return s.error();
+  if (!j.contains("action_type")) return deserialize_error("missing field `action_type`");
+  KINDLING_TRY(a, field<std::string>(j, "action_type"));
+  if (a == "InstanceStart") return ActionType::kInstanceStart;
+  if (a == "SendCtrlAltDel") return ActionType::kSendCtrlAltDel;
+  if (a == "FlushMetrics") return ActionType::kFlushMetrics;
+  return deserialize_error(fmt::format("unknown variant `{}`, expected one of `FlushMetrics`, `InstanceStart`, `SendCtrlAltDel`", a));
+}
+
+Result<VmStateRequest> parse_vm_state(const json& j) {
+  if (auto s = only_fields(j, {"state"}); !s) return s.error();
+  if (!j.contains("state")) return deserialize_error("missing field `state`");
+  KINDLING_TRY(st, field<std::string>(j, "state"));
+  if (st == "Paused") return VmStateRequest::kPaused;
+  if (st == "Resumed") return VmStateRequest::kResumed;
+  return deserialize_error(fmt::format("unknown variant `{}`, expected `Paused` or `Resumed`", st));
+}
+
+Result<VmResources> parse_config_file(std::string_view text) {
+  KINDLING_TRY(j, parse_json_body(text));
+  if (auto s = only_fields(j, {"boot-source", "machine-config", "cpu-config", "logger", "metrics", "serial",
+                               "drives", "network-interfaces", "vsock", "entropy"});
+      !s) {
+    return s.error();
+  }
+  for (const char* later : {"drives", "network-interfaces", "vsock", "entropy"}) {
+    if (j.contains(later) && !(j[later].is_array() && j[later].empty()) && !j[later].is_null()) {
+      return make_error(fmt::format("`{}` is not supported by this kindling-vmm build yet.", later));
+    }
+  }
+  VmResources r;
+  if (!j.contains("boot-source")) return make_error("Cannot start microvm without kernel configuration: `boot-source` is missing.");
+  KINDLING_TRY(boot, parse_boot_source(j["boot-source"]));
+  r.boot_source = std::move(boot);
+  if (j.contains("machine-config")) {
+    KINDLING_TRY(mc, parse_machine_config(j["machine-config"], nullptr));
+    r.machine = mc;
+  }
+  if (j.contains("cpu-config")) {
+    std::string tmpl_text;
+    if (j["cpu-config"].is_string()) {
+      KINDLING_TRY(t, read_file_bounded(j["cpu-config"].get<std::string>(), 1 << 20, "CPU template"));
+      tmpl_text = std::move(t);
+    } else {
+      tmpl_text = j["cpu-config"].dump();
+    }
+    KINDLING_TRY(tmpl, parse_cpu_template(tmpl_text));
+    r.cpu_template = std::move(tmpl);
+    r.cpu_config_json = tmpl_text;
+  }
+  if (j.contains("logger")) {
+    KINDLING_TRY(l, parse_logger(j["logger"]));
+    r.logger = std::move(l);
+  }
+  if (j.contains("metrics")) {
+    KINDLING_TRY(m, parse_metrics(j["metrics"]));
+    r.metrics = std::move(m);
+  }
+  if (j.contains("serial")) {
+    KINDLING_TRY(s, parse_serial(j["serial"]));
+    r.serial = std::move(s);
+  }
+  return r;
+}
+
+json to_json(const VmResources& r) {
+  json out = json::object();
+  if (r.boot_source) {
+    json b = {{"kernel_image_path", r.boot_source->kernel_image_path}};
+    b["boot_args"] = r.boot_source->boot_args ? json(*r.boot_source->boot_args) : json(nullptr);
+    b["initrd_path"] = r.boot_source->initrd_path ? json(*r.boot_source->initrd_path) : json(nullptr);
+    out["boot-source"] = b;
+  }
+  out["machine-config"] = {{"vcpu_count", r.machine.vcpu_count}, {"mem_size_mib", r.machine.mem_size_mib},
+                           {"smt", r.machine.smt}, {"cpu_template", r.machine.cpu_template},
+                           {"track_dirty_pages", r.machine.track_dirty_pages}, {"huge_pages", r.machine.huge_pages}};
+  if (r.cpu_config_json) {
+    json t = json::parse(*r.cpu_config_json, nullptr, false);
+    if (!t.is_discarded()) out["cpu-config"] = t;
+  }
+  if (r.logger) {
+    out["logger"] = {{"log_path", r.logger->log_path ? json(*r.logger->log_path) : json(nullptr)},
+                     {"level", r.logger->level}, {"show_level", r.logger->show_level},
+                     {"show_log_origin", r.logger->show_log_origin}};
+  }
+  if (r.metrics) out["metrics"] = {{"metrics_path", r.metrics->metrics_path}};
+  if (r.serial.serial_out_path) out["serial"] = {{"serial_out_path", *r.serial.serial_out_path}};
+  out["drives"] = json::array();
+  return out;
+}
+
+}  // namespace kindling::vmm

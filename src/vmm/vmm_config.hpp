@@ -1,0 +1,84 @@
+// Typed, validated VM configuration. The API and --config-file both parse
+// JSON into these structs here, once, at the edge; the builder (microvm.cpp)
+// only ever sees validated values, and never JSON.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/result.hpp"
+#include "vmm/arch/x86/cpu_template.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace kindling::vmm {
+
+inline constexpr uint32_t kMaxVcpuCount = 32;
+// An absurd size is refused before any mmap: 1 TiB is far beyond any host here.
+inline constexpr uint64_t kMaxMemSizeMib = 1024 * 1024;
+inline constexpr char kDefaultBootArgs[] =
+    "reboot=k panic=1 pci=off nomodule 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd";
+
+struct BootSourceConfig {
+  std::string kernel_image_path;
+  std::optional<std::string> boot_args;
+  std::optional<std::string> initrd_path;
+};
+
+struct MachineConfig {
+  uint32_t vcpu_count = 1;
+  uint64_t mem_size_mib = 128;
+  bool smt = false;
+  std::string cpu_template = "None";
+  bool track_dirty_pages = false;
+  std::string huge_pages = "None";  // "None" or "2M"
+};
+
+struct LoggerConfig {
+  std::optional<std::string> log_path;
+  std::string level = "Info";
+  bool show_level = false;
+  bool show_log_origin = false;
+  std::optional<std::string> module;
+};
+
+struct MetricsConfig {
+  std::string metrics_path;
+};
+
+struct SerialConfig {
+  std::optional<std::string> serial_out_path;
+};
+
+struct VmResources {
+  std::optional<BootSourceConfig> boot_source;
+  MachineConfig machine;
+  std::optional<CpuTemplate> cpu_template;
+  std::optional<std::string> cpu_config_json;  // kept for GET /vm/config
+  std::optional<LoggerConfig> logger;
+  std::optional<MetricsConfig> metrics;
+  SerialConfig serial;
+};
+
+enum class ActionType { kInstanceStart, kSendCtrlAltDel, kFlushMetrics };
+enum class VmStateRequest { kPaused, kResumed };
+
+// Each parser takes the request body; errors are Firecracker-style messages.
+Result<nlohmann::json> parse_json_body(std::string_view body);
+Result<BootSourceConfig> parse_boot_source(const nlohmann::json& j);
+// PUT replaces the whole config (absent fields take defaults); PATCH updates.
+Result<MachineConfig> parse_machine_config(const nlohmann::json& j, const MachineConfig* base_for_patch);
+Result<LoggerConfig> parse_logger(const nlohmann::json& j);
+Result<MetricsConfig> parse_metrics(const nlohmann::json& j);
+Result<SerialConfig> parse_serial(const nlohmann::json& j);
+Result<ActionType> parse_action(const nlohmann::json& j);
+Result<VmStateRequest> parse_vm_state(const nlohmann::json& j);
+// A Firecracker --config-file document. `cpu-config` may be a template
+// object or a path to one.
+Result<VmResources> parse_config_file(std::string_view text);
+
+nlohmann::json to_json(const VmResources& r);
+
+}  // namespace kindling::vmm
