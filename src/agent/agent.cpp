@@ -37,6 +37,7 @@ enum Tag : std::uint64_t {
   kControl,
   kRelayHost,
   kRelayBrowser,
+  kIdentity,
 };
 constexpr std::uint64_t token(std::uint64_t id, Tag tag) { return (id << 4) | tag; }
 
@@ -147,6 +148,7 @@ int Agent::run() {
 
 int Agent::tick_interval_ms() const {
   if (browser_ && browser_->wants_fast_ticks()) return 10;  // DevToolsActivePort appears within ~1 s
+  if (identity_ && identity_->wants_ticks()) return 50;
   if (shutting_down_ || !pending_.empty()) return 50;
   return -1;
 }
@@ -164,6 +166,9 @@ void Agent::dispatch(const epoll_event& event) {
       return;
     case kRelayHost: return on_relay(id, CdpRelay::Side::kHost, event.events);
     case kRelayBrowser: return on_relay(id, CdpRelay::Side::kBrowser, event.events);
+    case kIdentity:
+      if (identity_) identity_->on_events(event.events);
+      return;
   }
 }
 
@@ -334,7 +339,16 @@ void Agent::on_control(std::uint32_t events) {
 
 void Agent::handle_host_message(const ap::HostMessage& message) {
   if (const auto* ping = std::get_if<ap::Ping>(&message)) return send_control(ap::Pong{ping->id});
-  if (std::holds_alternative<ap::Shutdown>(message)) begin_shutdown("the host asked to shut down");
+  if (std::holds_alternative<ap::Shutdown>(message)) return begin_shutdown("the host asked to shut down");
+  if (const auto* apply = std::get_if<ap::ApplyIdentity>(&message)) {
+    if (shutting_down_ || !browser_ || browser_->state() != BrowserSupervisor::State::kReady)
+      return send_control(ap::IdentityApplied{apply->id, false, "the browser is not ready"});
+    if (!identity_)
+      identity_ = std::make_unique<IdentityApplier>(poller_, token(0, kIdentity),
+                                                    [this](const ap::IdentityApplied& a) { send_control(a); });
+    identity_->apply(apply->id, apply->identity, browser_->debugging_port(), browser_->browser_info().websocket_path,
+                     browser_->browser_info().user_agent);
+  }
 }
 
 void Agent::publish(const ap::AgentMessage& message) {
@@ -421,6 +435,7 @@ void Agent::on_tick(Clock::time_point now) {
     refuse(std::move(fd), "preamble-timeout");
   }
   if (browser_) browser_->tick(now);
+  if (identity_) identity_->tick(now);
 }
 
 void Agent::begin_shutdown(const std::string& why) {

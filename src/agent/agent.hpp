@@ -15,6 +15,7 @@
 #include "agent/browser_supervisor.hpp"
 #include "agent/cdp_relay.hpp"
 #include "agent/control_channel.hpp"
+#include "agent/identity_applier.hpp"
 #include "agent/poller.hpp"
 #include "common/agent_protocol.hpp"
 #include "common/unique_fd.hpp"
@@ -86,6 +87,7 @@ class Agent {
   UniqueFd listener_;
   UniqueFd signals_;
   std::unique_ptr<BrowserSupervisor> browser_;
+  std::unique_ptr<IdentityApplier> identity_;
   std::uint64_t next_id_ = 1;
   std::map<std::uint64_t, PendingConnection> pending_;
   std::optional<ControlClient> control_;

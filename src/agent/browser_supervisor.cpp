@@ -118,6 +118,7 @@ void BrowserSupervisor::on_probe() {
   state_ = State::kReady;
   ap::Ready ready;
   ready.browser = outcome->value();
+  browser_info_ = ready.browser;
   ready.chromium_sandbox = sandbox_;
   ready.sandbox_note = sandbox_note_;
   ready.launch_ms = launch_ms_;

@@ -40,6 +40,8 @@ class BrowserSupervisor {
   State state() const { return state_; }
   bool alive() const { return pid_ > 0; }
   std::uint16_t debugging_port() const { return endpoint_ ? endpoint_->port : 0; }
+  // What /json/version said once ready.
+  const agent_protocol::BrowserInfo& browser_info() const { return browser_info_; }
   // How soon tick() wants to run again while starting.
   bool wants_fast_ticks() const { return state_ == State::kStarting; }
 
@@ -74,6 +76,7 @@ class BrowserSupervisor {
   Clock::time_point launched_at_{};
   double launch_ms_ = 0;
   std::optional<DevToolsEndpoint> endpoint_;
+  agent_protocol::BrowserInfo browser_info_;
   std::optional<CdpVersionProbe> probe_;
   Clock::time_point next_probe_at_{};
   std::string last_probe_error_;

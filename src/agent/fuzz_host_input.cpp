@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "agent/cdp_version_probe.hpp"
+#include "agent/cdp_websocket.hpp"
 #include "agent/chromium_process.hpp"
 #include "agent/control_channel.hpp"
 #include "agent/machine_init.hpp"
@@ -16,7 +17,7 @@ using namespace kindling::agent;
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   std::string_view input(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 4) {
+  switch (data[0] % 5) {
     case 0: {
       // A host connection: preamble, then (for control) frames, in chunks
       // whose sizes come from the input itself.
@@ -56,6 +57,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)parse_json_version_response(input, false);
       (void)parse_json_version_response(input, true);
       return 0;
+    case 3: {
+      // Chromium's side of the agent's own DevTools websocket: handshake
+      // answer, then frames fed in input-sized chunks.
+      auto handshake = websocket::parse_handshake_response(input, "dGhlIHNhbXBsZSBub25jZQ==");
+      websocket::FrameReader reader(1 << 16);
+      std::string_view rest = input;
+      if (handshake && handshake->ok()) rest.remove_prefix(handshake->value());
+      while (!rest.empty()) {
+        std::size_t n = 1 + static_cast<unsigned char>(rest[0]) % 32;
+        n = n > rest.size() ? rest.size() : n;
+        reader.feed(rest.substr(0, n));
+        rest.remove_prefix(n);
+        while (auto m = reader.next())
+          if (!m->ok()) return 0;
+      }
+      return 0;
+    }
     default:
       (void)parse_devtools_active_port(input);
       (void)find_sandbox_refusal(input);

@@ -78,18 +78,6 @@ bool on_writable_filesystem(std::string dir) {
   }
 }
 
-// A target the machine's builder already populated (a /dev with device
-// nodes, a writable scratch directory) needs no mount of its own.
-bool already_provided(const MountSpec& spec) {
-  if (std::string_view(spec.fstype) == "devtmpfs") return ::access((spec.target + "/null").c_str(), F_OK) == 0;
-  if (std::string_view(spec.fstype) == "tmpfs") {
-    struct stat st{};
-    return ::stat(spec.target.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX) &&
-           on_writable_filesystem(spec.target);
-  }
-  return false;
-}
-
 void bring_up_loopback(MachineInitReport& report) {
   UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!sock.valid()) {
@@ -165,11 +153,6 @@ MachineInitReport init_machine(const std::string& user_data_dir) {
     if (mounted.count(spec.target)) {
       step.skipped = true;
       step.detail = "already mounted";
-    } else if (already_provided(spec)) {
-      // The sandbox builds /dev, /tmp and /dev/shm inside its own root tmpfs
-      // and then forbids mount(2): what is there already serves.
-      step.skipped = true;
-      step.detail = "provided by the machine";
     } else if (!mkdir_p(spec.target) && errno != EROFS) {
       step.failed = true;
       step.detail = std::string("mkdir: ") + std::strerror(errno);

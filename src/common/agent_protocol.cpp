@@ -45,6 +45,44 @@ Result<std::uint64_t> get_id(const json& j) {
   return it->get<std::uint64_t>();
 }
 
+Result<std::optional<std::string>> get_optional_string(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::optional<std::string>();
+  KINDLING_TRY(s, get_string(j, key));
+  return std::optional<std::string>(std::move(s));
+}
+
+Result<BrowserIdentity> parse_identity(const json& frame) {
+  BrowserIdentity identity;
+  if (auto it = frame.find("viewport"); it != frame.end() && !it->is_null()) {
+    if (!it->is_object()) return make_error("apply_identity: 'viewport' must be an object");
+    Viewport v;
+    for (const char* side : {"width", "height"}) {
+      auto n = it->find(side);
+      if (n == it->end() || !n->is_number_integer())
+        return make_error(std::string("apply_identity: 'viewport.") + side + "' must be an integer");
+      auto value = n->get<std::int64_t>();
+      if (auto st = validate_viewport_side(value, std::string("'viewport.") + side + "'"); !st) return st.error();
+      (std::string_view(side) == "width" ? v.width : v.height) = static_cast<int>(value);
+    }
+    identity.viewport = v;
+  }
+  KINDLING_TRY(ua, get_optional_string(frame, "userAgent"));
+  if (ua)
+    if (auto st = validate_user_agent(*ua); !st) return st.error();
+  KINDLING_TRY(locale, get_optional_string(frame, "locale"));
+  if (locale)
+    if (auto st = validate_locale(*locale); !st) return st.error();
+  KINDLING_TRY(tz, get_optional_string(frame, "timezone"));
+  if (tz)
+    if (auto st = validate_timezone(*tz); !st) return st.error();
+  identity.user_agent = std::move(ua);
+  identity.locale = std::move(locale);
+  identity.timezone = std::move(tz);
+  if (identity.empty()) return make_error("apply_identity: nothing to apply");
+  return identity;
+}
+
 }  // namespace
 
 std::string encode_frame(const json& message) {
@@ -151,6 +189,18 @@ Result<AgentMessage> parse_agent_message(const json& frame) {
     KINDLING_TRY(id, get_id(frame));
     return AgentMessage(Pong{id});
   }
+  if (type == "identity_applied") {
+    IdentityApplied a;
+    KINDLING_TRY(id, get_id(frame));
+    a.id = id;
+    auto ok = frame.find("ok");
+    if (ok == frame.end() || !ok->is_boolean()) return make_error("identity_applied: 'ok' must be a boolean");
+    a.ok = ok->get<bool>();
+    KINDLING_TRY(error, get_string(frame, "error", false));
+    if (!a.ok && error.empty()) return make_error("identity_applied: a failure must say why in 'error'");
+    a.error = a.ok ? std::string() : error;
+    return AgentMessage(a);
+  }
   return make_error("unknown agent message type '" + type.substr(0, 64) + "'");
 }
 
@@ -178,6 +228,11 @@ json to_json(const AgentMessage& message) {
     }
     json operator()(const AgentError& e) const { return {{"type", "error"}, {"message", e.message}}; }
     json operator()(const Pong& p) const { return {{"type", "pong"}, {"id", p.id}}; }
+    json operator()(const IdentityApplied& a) const {
+      json j = {{"type", "identity_applied"}, {"id", a.id}, {"ok", a.ok}};
+      if (!a.ok) j["error"] = a.error;
+      return j;
+    }
   };
   return std::visit(Visitor{}, message);
 }
@@ -190,6 +245,11 @@ Result<HostMessage> parse_host_message(const json& frame) {
     return HostMessage(Ping{id});
   }
   if (type == "shutdown") return HostMessage(Shutdown{});
+  if (type == "apply_identity") {
+    KINDLING_TRY(id, get_id(frame));
+    KINDLING_TRY(identity, parse_identity(frame));
+    return HostMessage(ApplyIdentity{id, std::move(identity)});
+  }
   return make_error("unknown host message type '" + type.substr(0, 64) + "'");
 }
 
@@ -197,6 +257,15 @@ json to_json(const HostMessage& message) {
   struct Visitor {
     json operator()(const Ping& p) const { return {{"type", "ping"}, {"id", p.id}}; }
     json operator()(const Shutdown&) const { return {{"type", "shutdown"}}; }
+    json operator()(const ApplyIdentity& a) const {
+      json j = {{"type", "apply_identity"}, {"id", a.id}};
+      const BrowserIdentity& i = a.identity;
+      if (i.viewport) j["viewport"] = {{"width", i.viewport->width}, {"height", i.viewport->height}};
+      if (i.user_agent) j["userAgent"] = *i.user_agent;
+      if (i.locale) j["locale"] = *i.locale;
+      if (i.timezone) j["timezone"] = *i.timezone;
+      return j;
+    }
   };
   return std::visit(Visitor{}, message);
 }

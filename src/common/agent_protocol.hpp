@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/browser_identity.hpp"
 #include "common/result.hpp"
 
 namespace kindling::agent_protocol {
@@ -87,7 +88,14 @@ struct Pong {
   std::uint64_t id = 0;
 };
 
-using AgentMessage = std::variant<Hello, Ready, BrowserExited, AgentError, Pong>;
+// The answer to ApplyIdentity with the same id: ok, or why Chromium refused.
+struct IdentityApplied {
+  std::uint64_t id = 0;
+  bool ok = false;
+  std::string error;  // set when !ok
+};
+
+using AgentMessage = std::variant<Hello, Ready, BrowserExited, AgentError, Pong, IdentityApplied>;
 
 // Validates one frame from the agent. Unknown types, missing or wrong-typed
 // fields and oversized strings are errors.
@@ -100,8 +108,16 @@ struct Ping {
   std::uint64_t id = 0;
 };
 struct Shutdown {};
+// Makes the browser look like `identity` for every page it has and every page
+// it opens from now on. Answered by IdentityApplied with the same id. Every
+// field is validated with the rules of common/browser_identity.hpp, and an
+// empty identity is refused: the host skips the step instead.
+struct ApplyIdentity {
+  std::uint64_t id = 0;
+  BrowserIdentity identity;
+};
 
-using HostMessage = std::variant<Ping, Shutdown>;
+using HostMessage = std::variant<Ping, Shutdown, ApplyIdentity>;
 
 Result<HostMessage> parse_host_message(const nlohmann::json& frame);
 nlohmann::json to_json(const HostMessage& message);

@@ -318,7 +318,7 @@ void SessionManager::shutdown(std::function<void()> done) {
 }
 
 void SessionManager::poll_shutdown() {
-  if (live_.empty() && reaper_.in_flight() == 0) {
+  if (live_.empty() && reaper_.in_flight() == 0 && (!pool_ || pool_->starting_count() == 0)) {
     if (auto cb = std::move(on_shutdown_done_)) cb();
     return;
   }

@@ -101,11 +101,35 @@ Result<control::CreateSessionOptions> parse_create_session(std::string_view body
     return ok_status();
   };
   for (auto& [key, value] : j.items()) {
-    (void)value;
     if (key == "timeoutSeconds") {
       if (auto st = read_seconds(key, limits.max_timeout_seconds, opts.timeout_seconds); !st) return st.error();
     } else if (key == "idleTimeoutSeconds") {
       if (auto st = read_seconds(key, limits.max_timeout_seconds, opts.idle_timeout_seconds); !st) return st.error();
+    } else if (key == "viewport") {
+      if (!value.is_object()) return make_error("'viewport' must be an object {width, height}", "bad_request");
+      Viewport v;
+      for (auto& [side, n] : value.items()) {
+        if (side != "width" && side != "height")
+          return make_error("unknown field 'viewport." + side.substr(0, 64) + "'", "bad_request");
+        if (!n.is_number_integer())
+          return make_error("'viewport." + side + "' must be an integer between " + std::to_string(kMinViewportSide) +
+                                " and " + std::to_string(kMaxViewportSide),
+                            "bad_request");
+        if (auto st = validate_viewport_side(n.get<std::int64_t>(), "'viewport." + side + "'"); !st) return st.error();
+        (side == "width" ? v.width : v.height) = static_cast<int>(n.get<std::int64_t>());
+      }
+      if (!value.contains("width") || !value.contains("height"))
+        return make_error("'viewport' needs both 'width' and 'height'", "bad_request");
+      opts.identity.viewport = v;
+    } else if (key == "userAgent" || key == "locale" || key == "timezone") {
+      if (!value.is_string()) return make_error("'" + key + "' must be a string", "bad_request");
+      const auto& text = value.get_ref<const std::string&>();
+      Status valid = key == "userAgent" ? validate_user_agent(text)
+                     : key == "locale"  ? validate_locale(text)
+                                        : validate_timezone(text);
+      if (!valid) return valid.error();
+      (key == "userAgent" ? opts.identity.user_agent : key == "locale" ? opts.identity.locale : opts.identity.timezone) =
+          text;
     } else {
       return make_error("unknown field '" + key.substr(0, 64) + "'", "bad_request");
     }

@@ -81,6 +81,7 @@ TEST(AgentChromium, CommandLineKeepsTheSandboxUnlessTold) {
     EXPECT_TRUE(has(argv, flag)) << flag;
   EXPECT_FALSE(has(argv, "--no-sandbox"));
   EXPECT_TRUE(has(chromium_argv(config, false), "--no-sandbox"));
+  EXPECT_EQ(argv.back(), "about:blank");  // the first tab never loads the new-tab page
 }
 
 TEST(AgentChromium, DevToolsActivePort) {

@@ -411,5 +411,100 @@ TEST(Agent, CdpRefusedUntilReadyAndEarlyDeathReported) {
   EXPECT_NE(exited.reason.find("before CDP was ready: giving up: no display"), std::string::npos) << exited.reason;
 }
 
+TEST(Agent, ApplyIdentityReachesPagesOpenedLater) {
+  ReadyAgent a;
+  ASSERT_NO_FATAL_FAILURE(start_ready(a));
+  ap::ApplyIdentity apply;
+  apply.id = 7;
+  apply.identity.viewport = Viewport{1111, 555};
+  apply.identity.timezone = "Asia/Tokyo";
+  apply.identity.locale = "fr-FR";
+  ASSERT_TRUE(a.control->send(apply).ok());
+  auto applied = ASSERT_OK(a.control->next_of<ap::IdentityApplied>());
+  EXPECT_EQ(applied.id, 7u);
+  ASSERT_TRUE(applied.ok) << applied.error << "\n" << a.agent.log();
+
+  // One identity per browser.
+  apply.id = 8;
+  ASSERT_TRUE(a.control->send(apply).ok());
+  auto again = ASSERT_OK(a.control->next_of<ap::IdentityApplied>());
+  EXPECT_EQ(again.id, 8u);
+  EXPECT_FALSE(again.ok);
+
+  // A page opened afterwards by another client: its inline script already
+  // sees the identity (the agent held it paused until its overrides were on).
+  auto stream = ASSERT_OK(open_cdp_stream(a.agent.socket_path()));
+  CdpSession cdp(ASSERT_OK(WebSocket::handshake(std::move(stream), a.ready.browser.websocket_path)));
+  std::string url =
+      "data:text/html,<script>window.seen=[innerWidth,innerHeight,navigator.language,"
+      "Intl.DateTimeFormat().resolvedOptions().timeZone].join('|')</script>";
+  auto target = ASSERT_OK(cdp.call("Target.createTarget", {{"url", url}}));
+  auto attached = ASSERT_OK(cdp.call("Target.attachToTarget", {{"targetId", target["targetId"]}, {"flatten", true}}));
+  std::string session = attached["sessionId"];
+  json value;
+  for (int i = 0; i < 500; ++i) {  // until the document has run its script
+    auto r = ASSERT_OK(cdp.call("Runtime.evaluate", {{"expression", "window.seen"}, {"returnByValue", true}}, session));
+    value = r["result"]["value"];
+    if (value.is_string()) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(value, "1111|555|fr-FR|Asia/Tokyo") << a.agent.log();
+}
+
+TEST(Agent, ApplyIdentityWithNoPageYetStillAnswers) {
+  ReadyAgent a;
+  ASSERT_NO_FATAL_FAILURE(start_ready(a));
+  auto stream = ASSERT_OK(open_cdp_stream(a.agent.socket_path()));
+  CdpSession cdp(ASSERT_OK(WebSocket::handshake(std::move(stream), a.ready.browser.websocket_path)));
+  auto targets = ASSERT_OK(cdp.call("Target.getTargets"));
+  for (const auto& t : targets["targetInfos"])
+    if (t["type"] == "page") ASSERT_OK(cdp.call("Target.closeTarget", {{"targetId", t["targetId"]}}));
+  auto pages_left = [&] {
+    int n = 0;
+    auto now = cdp.call("Target.getTargets");
+    if (now.ok())
+      for (const auto& t : (*now)["targetInfos"]) n += t["type"] == "page";
+    return n;
+  };
+  for (int i = 0; i < 500 && pages_left() > 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(pages_left(), 0);
+  // No page to apply it to: the agent waits a bounded time for Chromium's
+  // first tab, then answers rather than leaving the host hanging.
+  ap::ApplyIdentity apply;
+  apply.id = 5;
+  apply.identity.timezone = "Asia/Tokyo";
+  ASSERT_TRUE(a.control->send(apply).ok());
+  auto applied = ASSERT_OK(a.control->next_of<ap::IdentityApplied>(20s));
+  EXPECT_TRUE(applied.ok) << applied.error;
+  // A page opened afterwards still gets the identity.
+  std::string url = "data:text/html,<script>window.seen=Intl.DateTimeFormat().resolvedOptions().timeZone</script>";
+  auto target = ASSERT_OK(cdp.call("Target.createTarget", {{"url", url}}));
+  auto attached = ASSERT_OK(cdp.call("Target.attachToTarget", {{"targetId", target["targetId"]}, {"flatten", true}}));
+  std::string session = attached["sessionId"];
+  json value;
+  for (int i = 0; i < 500 && !value.is_string(); ++i) {
+    auto r = ASSERT_OK(cdp.call("Runtime.evaluate", {{"expression", "window.seen"}, {"returnByValue", true}}, session));
+    value = r["result"]["value"];
+    if (!value.is_string()) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(value, "Asia/Tokyo") << a.agent.log();
+}
+
+TEST(Agent, ApplyIdentityReportsWhatChromiumRefuses) {
+  ReadyAgent a;
+  ASSERT_NO_FATAL_FAILURE(start_ready(a));
+  ap::ApplyIdentity apply;
+  apply.id = 3;
+  apply.identity.timezone = "Mars/Olympus_Mons";
+  ASSERT_TRUE(a.control->send(apply).ok());
+  auto applied = ASSERT_OK(a.control->next_of<ap::IdentityApplied>());
+  EXPECT_EQ(applied.id, 3u);
+  EXPECT_FALSE(applied.ok);
+  EXPECT_EQ(applied.error.rfind("Chromium refused timezone 'Mars/Olympus_Mons'", 0), 0u) << applied.error;
+  // The agent keeps serving.
+  ASSERT_TRUE(a.control->send(ap::Ping{4}).ok());
+  EXPECT_EQ(ASSERT_OK(a.control->next_of<ap::Pong>()).id, 4u);
+}
+
 }  // namespace
 }  // namespace kindling::agent_test

@@ -78,3 +78,63 @@ TEST(AgentProtocol, Preambles) {
   EXPECT_FALSE(parse_preamble("KINDLING/2 CDP\n").ok());
   EXPECT_FALSE(parse_preamble(std::string(100, 'A')).ok());
 }
+
+TEST(AgentProtocol, ApplyIdentityRoundTrip) {
+  kindling::BrowserIdentity identity;
+  identity.viewport = kindling::Viewport{1280, 720};
+  identity.user_agent = "Kindling/1";
+  identity.locale = "de-DE";
+  identity.timezone = "Europe/Berlin";
+  json j = to_json(HostMessage(ApplyIdentity{42, identity}));
+  EXPECT_EQ(j["type"], "apply_identity");
+  auto parsed = parse_host_message(j);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  const auto& a = std::get<ApplyIdentity>(parsed.value());
+  EXPECT_EQ(a.id, 42u);
+  EXPECT_EQ(a.identity, identity);
+
+  kindling::BrowserIdentity only_tz;
+  only_tz.timezone = "UTC";
+  json k = to_json(HostMessage(ApplyIdentity{1, only_tz}));
+  EXPECT_FALSE(k.contains("viewport"));
+  EXPECT_FALSE(k.contains("userAgent"));
+  EXPECT_EQ(std::get<ApplyIdentity>(parse_host_message(k).value()).identity, only_tz);
+}
+
+TEST(AgentProtocol, ApplyIdentityValidation) {
+  auto bad = [](const char* text) {
+    json j = json::parse(text);
+    j["type"] = "apply_identity";
+    if (!j.contains("id")) j["id"] = 1u;
+    return !parse_host_message(j).ok();
+  };
+  EXPECT_TRUE(bad("{}"));  // nothing to apply
+  EXPECT_TRUE(bad(R"({"id":-1,"locale":"de"})"));
+  EXPECT_TRUE(bad(R"({"viewport":{"width":50,"height":500}})"));
+  EXPECT_TRUE(bad(R"({"viewport":{"width":500}})"));
+  EXPECT_TRUE(bad(R"({"viewport":"800x600"})"));
+  EXPECT_TRUE(bad(R"({"userAgent":"a\nb"})"));
+  EXPECT_TRUE(bad(R"({"userAgent":7})"));
+  EXPECT_TRUE(bad(R"({"locale":"not a locale"})"));
+  EXPECT_TRUE(bad(R"({"timezone":"../x"})"));
+  EXPECT_FALSE(bad(R"({"viewport":{"width":500,"height":500}})"));
+  EXPECT_FALSE(bad(R"({"locale":"de"})"));
+}
+
+TEST(AgentProtocol, IdentityAppliedRoundTripAndValidation) {
+  json ok = to_json(AgentMessage(IdentityApplied{9, true, ""}));
+  EXPECT_FALSE(ok.contains("error"));
+  auto a = parse_agent_message(ok);
+  ASSERT_TRUE(a.ok());
+  EXPECT_TRUE(std::get<IdentityApplied>(a.value()).ok);
+  EXPECT_EQ(std::get<IdentityApplied>(a.value()).id, 9u);
+  json failed = to_json(AgentMessage(IdentityApplied{3, false, "Chromium refused timezone 'X/Y': Invalid timezone ID"}));
+  auto f = parse_agent_message(failed);
+  ASSERT_TRUE(f.ok());
+  EXPECT_FALSE(std::get<IdentityApplied>(f.value()).ok);
+  EXPECT_EQ(std::get<IdentityApplied>(f.value()).error, "Chromium refused timezone 'X/Y': Invalid timezone ID");
+  EXPECT_FALSE(parse_agent_message(json{{"type", "identity_applied"}, {"id", 1}}).ok());
+  EXPECT_FALSE(parse_agent_message(json{{"type", "identity_applied"}, {"id", 1}, {"ok", "yes"}}).ok());
+  EXPECT_FALSE(parse_agent_message(json{{"type", "identity_applied"}, {"id", 1}, {"ok", false}}).ok());
+  EXPECT_FALSE(parse_agent_message(json{{"type", "identity_applied"}, {"ok", true}}).ok());
+}

@@ -74,3 +74,66 @@ TEST(Discovery, RewritesDebuggerUrlsThroughTheGateway) {
   EXPECT_EQ(version["webSocketDebuggerUrl"], "ws://h/v1/sessions/S/devtools/browser/B?token=T");
   EXPECT_EQ(version["Browser"], "Chrome/156");
 }
+
+TEST(CreateSessionBody, IdentityOptions) {
+  control::SessionLimits limits;
+  auto ok = parse_create_session(
+      R"j({"viewport":{"width":1280,"height":720},"userAgent":"Kindling/1 (test)","locale":"de-DE","timezone":"Europe/Berlin"})j",
+      limits);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  const auto& id = ok->identity;
+  ASSERT_TRUE(id.viewport.has_value());
+  EXPECT_EQ(id.viewport->width, 1280);
+  EXPECT_EQ(id.viewport->height, 720);
+  EXPECT_EQ(id.user_agent, "Kindling/1 (test)");
+  EXPECT_EQ(id.locale, "de-DE");
+  EXPECT_EQ(id.timezone, "Europe/Berlin");
+  EXPECT_TRUE(parse_create_session("{}", limits)->identity.empty());
+  for (const char* good : {"en", "de-DE", "zh-Hant-TW", "es-419", "fil-PH", "sr-Latn"})
+    EXPECT_TRUE(parse_create_session(std::string(R"({"locale":")") + good + "\"}", limits).ok()) << good;
+  for (const char* good : {"UTC", "America/Argentina/Buenos_Aires", "Etc/GMT+5", "America/Port-au-Prince"})
+    EXPECT_TRUE(parse_create_session(std::string(R"({"timezone":")") + good + "\"}", limits).ok()) << good;
+  EXPECT_EQ(parse_create_session(R"({"viewport":{"width":100,"height":10000}})", limits)->identity.viewport,
+            (Viewport{100, 10000}));
+}
+
+TEST(CreateSessionBody, IdentityOptionsRejected) {
+  control::SessionLimits limits;
+  const char* bad[] = {
+      R"({"viewport":{"width":99,"height":720}})",
+      R"({"viewport":{"width":1280,"height":10001}})",
+      R"({"viewport":{"width":1280}})",
+      R"({"viewport":{"width":1280,"height":720,"depth":3}})",
+      R"({"viewport":{"width":1280.5,"height":720}})",
+      R"({"viewport":{"width":"1280","height":720}})",
+      R"({"viewport":[1280,720]})",
+      R"({"userAgent":""})",
+      R"({"userAgent":5})",
+      R"({"userAgent":"a\r\nX-Injected: 1"})",
+      R"({"userAgent":"tab\there"})",
+      R"({"locale":"german"})",
+      R"({"locale":"de_DE"})",
+      R"({"locale":"de-"})",
+      R"({"locale":"d"})",
+      R"({"locale":"de-DE-x-private"})",
+      R"({"locale":""})",
+      R"({"timezone":""})",
+      R"({"timezone":"Europe/../../etc/passwd"})",
+      R"({"timezone":"/etc/localtime"})",
+      R"({"timezone":"Europe//Berlin"})",
+      R"({"timezone":"Europe/Berlin "})",
+      R"({"timezone":"Europe/"})",
+      R"({"timezone":null})",
+      R"({"screen":{"width":1}})",
+  };
+  for (const char* body : bad) {
+    auto r = parse_create_session(body, limits);
+    ASSERT_FALSE(r.ok()) << body;
+    EXPECT_EQ(r.error().code, "bad_request") << body;
+  }
+  EXPECT_FALSE(parse_create_session(R"({"userAgent":")" + std::string(1025, 'a') + "\"}", limits).ok());
+  EXPECT_TRUE(parse_create_session(R"({"userAgent":")" + std::string(1024, 'a') + "\"}", limits).ok());
+  EXPECT_FALSE(parse_create_session(R"({"timezone":")" + std::string(65, 'a') + "\"}", limits).ok());
+  // The message names the field, so a user knows what to fix.
+  EXPECT_NE(parse_create_session(R"({"locale":"german"})", limits).error().message.find("locale"), std::string::npos);
+}
