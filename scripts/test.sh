@@ -7,6 +7,11 @@ if [ "$(id -u)" != 0 ]; then echo "run as root (tests create namespaces, cgroups
 
 bash scripts/install-deps.sh
 bash scripts/build.sh
-echo "== testing (ctest)"
+# Sanitizers and fuzzing first; KINDLING_SKIP_HARDENING=1 skips them for a
+# quick run, and they are skipped when ctest arguments select tests.
+if [ "${KINDLING_SKIP_HARDENING:-0}" != 1 ] && [ $# -eq 0 ]; then
+  bash scripts/hardening.sh
+fi
+echo "== testing (ctest): unit, agent, node, vmm + guests, e2e"
 cd build
 ctest --output-on-failure --timeout 900 "$@"

@@ -10,8 +10,8 @@ import { mountCount, namespaceInodes, machineCgroups, processesOfServer, cgroupP
 const COLD_CYCLES = Number(process.env.KINDLING_LEAK_CYCLES || 200);
 const WARM_CYCLES = Math.ceil(COLD_CYCLES / 2);
 
-function hostState() {
-  return { mounts: mountCount(), ns: namespaceInodes() };
+function hostState(ownParent) {
+  return { mounts: mountCount(), ns: namespaceInodes(ownParent) };
 }
 
 async function runCycles(server, cycles, workers) {
@@ -51,12 +51,12 @@ test(`${COLD_CYCLES} cold create/release cycles leave nothing behind`, async () 
     const warmup = await server.createSession();
     await server.release(warmup.id);
     await waitFor(() => processesOfServer(server.dataDir).length === 0, { timeoutMs: 10000, what: 'warm-up machine gone' });
-    const before = hostState();
+    const parent = cgroupParentOf(server.dataDir);
+    const before = hostState(parent);
     await runCycles(server, COLD_CYCLES, 2);
     await waitFor(() => processesOfServer(server.dataDir).length === 0, { timeoutMs: 15000, what: 'machine processes to exit' });
-    const parent = cgroupParentOf(server.dataDir);
     await waitFor(() => machineCgroups().filter((c) => c.includes(`/${parent}/`)).length === 0, { timeoutMs: 10000, what: 'cgroups removed' });
-    assertNothingExtra(before, hostState(), 'cold cycles');
+    assertNothingExtra(before, hostState(parent), 'cold cycles');
     assert.deepEqual(readdirSync(`${server.dataDir}/machines`).filter((n) => !n.startsWith('.')), []);
     assert.deepEqual((await server.api('GET', '/v1/sessions')).json.sessions, []);
     const all = (await server.api('GET', '/v1/sessions?all=1')).json.sessions;
@@ -68,10 +68,10 @@ test(`${COLD_CYCLES} cold create/release cycles leave nothing behind`, async () 
 });
 
 test(`${WARM_CYCLES} warm cycles through the standby pool leave nothing once the server stops`, async () => {
-  const before = hostState();
   const server = await startServer({ args: ['--pool-min', '2', '--pool-max', '4'] });
   const dataDir = server.dataDir;
   const parent = cgroupParentOf(dataDir);
+  const before = hostState(parent);
   try {
     const starts = await runCycles(server, WARM_CYCLES, 1);
     assert.ok(starts.warm > 0, 'the pool served some sessions');
@@ -81,6 +81,6 @@ test(`${WARM_CYCLES} warm cycles through the standby pool leave nothing once the
   }
   assert.deepEqual(processesOfServer(dataDir), [], 'no machine process outlives the server');
   assert.deepEqual(machineCgroups().filter((c) => c.includes(`/${parent}/`)), [], 'no machine cgroup outlives the server');
-  assertNothingExtra(before, hostState(), 'warm cycles');
+  assertNothingExtra(before, hostState(parent), 'warm cycles');
   assert.deepEqual(existsSync(`${dataDir}/machines`) ? readdirSync(`${dataDir}/machines`).filter((n) => !n.startsWith('.')) : [], []);
 });

@@ -43,10 +43,16 @@ export function mountCount() {
   return readOr('/proc/self/mountinfo').split('\n').filter(Boolean).length;
 }
 
-// Distinct namespaces in use by any process on the host.
-export function namespaceInodes() {
+// Distinct namespaces in use by processes on the host, leaving out those of
+// machines that belong to other servers (other data directories) running at
+// the same time: `ownParent` is this test's cgroup parent (cgroupParentOf).
+export function namespaceInodes(ownParent = null) {
   const set = new Set();
   for (const pid of allPids()) {
+    if (ownParent) {
+      const cg = readOr(`/proc/${pid}/cgroup`);
+      if (cg.includes('/kindling-') && !cg.includes(`/${ownParent}/`)) continue;
+    }
     for (const kind of ['user', 'pid', 'mnt', 'net', 'ipc', 'uts', 'cgroup']) {
       try { set.add(readlinkSync(`/proc/${pid}/ns/${kind}`)); } catch { /* gone or not ours */ }
     }
