@@ -73,6 +73,10 @@ Result<std::pair<std::string, unsigned short>> parse_listen(const std::string& l
 
 int run_serve(const ServeOptions& o) {
   init_logging("kindling", o.log_level);
+  if (o.pool_max > 0 && o.pool_min > o.pool_max) {
+    std::cerr << "error: --pool-min (" << o.pool_min << ") is larger than --pool-max (" << o.pool_max << ")\n";
+    return 2;
+  }
   auto listen = parse_listen(o.listen);
   if (!listen) {
     std::cerr << "error: " << listen.error().message << "\n";

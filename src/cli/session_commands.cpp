@@ -28,6 +28,9 @@ std::string resolve_key(const ClientOptions& o) {
   std::ifstream in(dir + "/api-key");
   std::string key;
   std::getline(in, key);
+  if (key.empty())
+    std::cerr << "warning: no API key: none given with --api-key or KINDLING_API_KEY, and no " << dir
+              << "/api-key (set --data-dir to the server's data directory)\n";
   return key;
 }
 

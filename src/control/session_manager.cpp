@@ -50,7 +50,7 @@ void SessionManager::persist(const SessionRecord& r) {
 void SessionManager::create(const CreateSessionOptions& options, std::function<void(Result<SessionRecord>)> done) {
   auto requested_at = SteadyClock::now();
   if (shutting_down_) return done(make_error("server is shutting down", "unavailable"));
-  if (static_cast<int>(live_.size()) >= limits_.max_live_sessions)
+  if (static_cast<int>(live_count()) >= limits_.max_live_sessions)
     return done(make_error("host is at capacity (" + std::to_string(limits_.max_live_sessions) +
                                " live sessions); retry after a session ends",
                            "capacity"));
@@ -205,6 +205,11 @@ void SessionManager::arm_idle_timer(const std::shared_ptr<LiveSession>& s) {
         "idle timeout: no CDP client for " + std::to_string(s->record_.idle_timeout_seconds) + " s",
         close_code::kIdleExpired);
   });
+}
+
+std::size_t SessionManager::live_count() const {
+  return static_cast<std::size_t>(
+      std::count_if(live_.begin(), live_.end(), [](const auto& kv) { return !kv.second->ending_; }));
 }
 
 Result<SessionRecord> SessionManager::get(const std::string& id) {

@@ -87,7 +87,9 @@ class SessionManager {
   // pool, and calls `done` once every machine is reaped.
   void shutdown(std::function<void()> done);
 
-  std::size_t live_count() const { return live_.size(); }
+  // Sessions not yet ended: a released session frees its slot at once, even
+  // while its machine is still being reaped.
+  std::size_t live_count() const;
   const node::StandbyPool* pool() const { return pool_; }
   const SessionLimits& limits() const { return limits_; }
 

@@ -54,7 +54,11 @@ void CdpProxy::refuse(http::status status, const std::string& code, const std::s
 void CdpProxy::connect_browser() {
   gateway_.sessions().open_cdp_stream(session_, [self = shared_from_this()](
                                                     Result<std::unique_ptr<node::AgentSocket>> stream) {
-    if (!stream) return self->refuse(http::status::service_unavailable, "unavailable", stream.error().message);
+    if (!stream) {
+      if (auto still = self->gateway_.sessions().find_ready(self->session_->record().id); !still)
+        return self->refuse(status_for(still.error().code), still.error().code, still.error().message);
+      return self->refuse(http::status::service_unavailable, "unavailable", stream.error().message);
+    }
     self->browser_ = std::make_unique<BrowserSocket>(std::move(*stream.value()));
     self->browser_->read_message_max(self->gateway_.config().max_cdp_message_bytes);
     self->browser_->auto_fragment(false);
@@ -77,7 +81,7 @@ void CdpProxy::connect_browser() {
 
 void CdpProxy::accept_client() {
   client_ = std::make_unique<ClientSocket>(std::move(pre_upgrade_));
-  client_->read_message_max(gateway_.config().max_cdp_message_bytes);
+  client_->read_message_max(gateway_.config().max_client_message_bytes);
   client_->auto_fragment(false);
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = std::chrono::seconds(30);
@@ -104,6 +108,16 @@ void CdpProxy::accept_client() {
 void CdpProxy::relay_client_to_browser() {
   client_->async_read(from_client_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
     if (ec) {
+      if (ec == websocket::error::message_too_big) {
+        spdlog::warn("session {}: client message over {} bytes refused (1009)", self->session_->record().id,
+                     self->gateway_.config().max_client_message_bytes);
+        beast::error_code ignored;
+        self->browser_->next_layer().close(ignored);
+        return self->close_client(make_reason(websocket::close_code::too_big,
+                                              "message larger than " +
+                                                  std::to_string(self->gateway_.config().max_client_message_bytes) +
+                                                  " bytes"));
+      }
       // The client left (close frame, reset or error): let the browser side go.
       beast::error_code ignored;
       self->browser_->next_layer().close(ignored);

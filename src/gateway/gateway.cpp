@@ -94,12 +94,15 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
   if (!target) return reply(error_response(req, target.error()));
   const auto& seg = target->segments;
   auto method = req.method();
+  // Messages name the path only: the query may carry a token.
+  const std::string path(to_std(req.target()).substr(0, to_std(req.target()).find('?')));
   auto not_allowed = [&] {
     reply(error_response(req, http::status::method_not_allowed, "method_not_allowed",
-                         std::string(req.method_string()) + " is not allowed on " + std::string(req.target())));
+                         std::string(req.method_string()) + " is not allowed on " + path));
   };
 
   if (seg.size() == 1 && seg[0] == "healthz") {
+    if (method != http::verb::get && method != http::verb::head) return not_allowed();
     nlohmann::json health = {{"status", "ok"}, {"liveSessions", sessions_.live_count()}};
     if (auto* pool = sessions_.pool())
       health["pool"] = {{"ready", pool->ready_count()}, {"starting", pool->starting_count()}, {"target", pool->target_size()},
@@ -107,7 +110,7 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
     return reply(json_response(req, http::status::ok, health));
   }
   if (seg.empty() || seg[0] != "v1" || seg.size() < 2 || seg[1] != "sessions")
-    return reply(error_response(req, http::status::not_found, "not_found", "no such route: " + std::string(req.target())));
+    return reply(error_response(req, http::status::not_found, "not_found", "no such route: " + path));
 
   // Discovery routes accept the session token, like the websocket routes.
   if (seg.size() >= 4 && seg[3] == "json") {
@@ -164,7 +167,7 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
     }
     return not_allowed();
   }
-  reply(error_response(req, http::status::not_found, "not_found", "no such route: " + std::string(req.target())));
+  reply(error_response(req, http::status::not_found, "not_found", "no such route: " + path));
 }
 
 void Gateway::upgrade(boost::beast::tcp_stream stream, Request req) {
@@ -186,7 +189,7 @@ void Gateway::upgrade(boost::beast::tcp_stream stream, Request req) {
   bool devtools_route = seg.size() == 6 && seg[3] == "devtools" && (seg[4] == "browser" || seg[4] == "page");
   if (seg.size() < 4 || seg[0] != "v1" || seg[1] != "sessions" || !(cdp_route || devtools_route))
     return refuse(error_response(req, http::status::not_found, "not_found",
-                                 "no websocket route " + std::string(req.target())));
+                                 "no websocket route " + std::string(to_std(req.target()).substr(0, to_std(req.target()).find('?')))));
   auto live = sessions_.find_ready(seg[2]);
   if (!live) return refuse(error_response(req, live.error()));
   if (!may_use_session(req, *target, **live))

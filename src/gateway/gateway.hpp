@@ -26,9 +26,12 @@ struct GatewayConfig {
   // empty: taken from each request's Host header.
   std::string public_url;
   std::size_t max_body_bytes = 1 << 20;
-  // Largest CDP message relayed in either direction (multi-MB screenshots
-  // and DOM snapshots are normal).
+  // Largest CDP message relayed from the browser (multi-MB screenshots and
+  // DOM snapshots are normal), and from a client: Chromium itself drops
+  // incoming DevTools messages over 100 MB, so the gateway refuses them
+  // first, with close code 1009.
   std::size_t max_cdp_message_bytes = 256u << 20;
+  std::size_t max_client_message_bytes = 100u << 20;
 };
 
 class Gateway {
