@@ -8,15 +8,14 @@
 
 #include <CLI/CLI.hpp>
 #include <optional>
-#include <spdlog/spdlog.h>
 #include <string>
 #include <vector>
 
-#include "common/log.hpp"
 #include "common/unique_fd.hpp"
 #include "vmm/api/api_server.hpp"
 #include "vmm/boot/kernel_image.hpp"
 #include "vmm/exit_code.hpp"
+#include "vmm/logger.hpp"
 #include "vmm/metrics.hpp"
 #include "vmm/seccomp_policy.hpp"
 #include "vmm/vmm.hpp"
@@ -62,13 +61,13 @@ ExitCode run_event_loop(Vmm& vmm, ApiServer* api, int signal_fd) {
     }
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
-      spdlog::error("poll failed: {}", std::strerror(errno));
+      log_error("poll failed: {}", std::strerror(errno));
       return ExitCode::kGenericError;
     }
     if (fds[0].revents & POLLIN) {
       signalfd_siginfo si{};
       [[maybe_unused]] ssize_t n = ::read(signal_fd, &si, sizeof(si));
-      spdlog::info("stopping on signal {}", si.ssi_signo);
+      log_info("stopping on signal {}", si.ssi_signo);
       return ExitCode::kOk;
     }
     if (fds[1].revents & POLLIN) {
@@ -114,11 +113,15 @@ int main(int argc, char** argv) {
     return to_int(ExitCode::kArgParsing);
   }
 
-  init_logging("kindling-vmm", cl.level);
-  // UTC timestamps: local time would make a vCPU thread's first log line open
-  // /etc/localtime, which its seccomp filter rightly forbids.
+  std::optional<LogLevel> level = parse_log_level(cl.level);
+  if (!level) {
+    std::fprintf(stderr, "kindling-vmm: --level %s: expected trace, debug, info, warn, error or off\n", cl.level.c_str());
+    return to_int(ExitCode::kArgParsing);
+  }
   // Every line names the VM (instance id), so logs of many VMs can be merged.
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %n[" + cl.id + "]: %v", spdlog::pattern_time_type::utc);
+  LogSink stderr_sink;
+  stderr_sink.instance_id = cl.id;
+  if (auto s = configure_logging(stderr_sink, *level); !s) return to_int(ExitCode::kGenericError);
   UniqueFd signal_fd = block_stop_signals();
 
   Vmm::Options opts;
@@ -126,7 +129,7 @@ int main(int argc, char** argv) {
   opts.metrics = &metrics;
   if (!cl.no_seccomp) {
     opts.vcpu_thread_setup = [] {
-      if (auto s = install_seccomp_filter(SeccompThread::kVcpu); !s) spdlog::error("vCPU seccomp: {}", s.error().message);
+      if (auto s = install_seccomp_filter(SeccompThread::kVcpu); !s) log_error("vCPU seccomp: {}", s.error().message);
     };
   }
   Vmm vmm(opts);
@@ -142,7 +145,7 @@ int main(int argc, char** argv) {
   }
   if (!cl.metrics_path.empty()) {
     if (auto s = vmm.set_metrics({cl.metrics_path}); !s) {
-      spdlog::error("{}", s.error().message);
+      log_error("{}", s.error().message);
       return to_int(ExitCode::kBadConfiguration);
     }
   }
@@ -160,14 +163,14 @@ int main(int argc, char** argv) {
       ApiResponse r = handle_api_request(vmm, req);
       if (r.status >= 400) {
         metrics.api_errors.fetch_add(1);
-        spdlog::warn("API {} {}: {}", req.method, req.path, r.body);
+        log_warn("API {} {}: {}", req.method, req.path, r.body);
       } else {
-        spdlog::debug("API {} {}: {}", req.method, req.path, r.status);
+        log_debug("API {} {}: {}", req.method, req.path, r.status);
       }
       return r;
     });
     if (!server) {
-      spdlog::error("{}", server.error().message);
+      log_error("{}", server.error().message);
       return to_int(ExitCode::kGenericError);
     }
     api.emplace(std::move(*server));
@@ -177,21 +180,21 @@ int main(int argc, char** argv) {
     auto text = read_file_bounded(cl.config_file, 1 << 20, "configuration");
     auto resources = text ? parse_config_file(*text) : Result<VmResources>(text.error());
     if (!resources) {
-      spdlog::error("bad configuration: {}", resources.error().message);
+      log_error("bad configuration: {}", resources.error().message);
       return to_int(ExitCode::kBadConfiguration);
     }
     if (auto s = vmm.apply_resources(std::move(*resources)); !s) {
-      spdlog::error("bad configuration: {}", s.error().message);
+      log_error("bad configuration: {}", s.error().message);
       return to_int(ExitCode::kBadConfiguration);
     }
     if (auto s = vmm.instance_start(); !s) {
-      spdlog::error("cannot start the microVM: {}", s.error().message);
+      log_error("cannot start the microVM: {}", s.error().message);
       return to_int(ExitCode::kBadConfiguration);
     }
   }
   if (!cl.no_seccomp) {
     if (auto s = install_seccomp_filter(SeccompThread::kApi); !s) {
-      spdlog::error("{}", s.error().message);
+      log_error("{}", s.error().message);
       return to_int(ExitCode::kGenericError);
     }
   }
@@ -199,10 +202,10 @@ int main(int argc, char** argv) {
   // now, so the worker thread inherits the API thread's seccomp filter.
   if (!vmm.started()) vmm.prepare_platform_ahead();
   metrics.mark(metrics.api_ready_us);
-  spdlog::info("ready{}", api ? " on " + cl.api_sock : "");
+  log_info("ready{}", api ? " on " + cl.api_sock : "");
 
   ExitCode code = run_event_loop(vmm, api ? &*api : nullptr, signal_fd.get());
   vmm.shutdown();
-  spdlog::info("exiting with status {}", to_int(code));
+  log_info("exiting with status {}", to_int(code));
   return to_int(code);
 }

@@ -1,6 +1,5 @@
 #include "vmm/microvm.hpp"
 
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <thread>
@@ -10,6 +9,7 @@
 #include "vmm/arch/x86/mptable.hpp"
 #include "vmm/arch/x86/vcpu_setup.hpp"
 #include "vmm/boot/kernel_image.hpp"
+#include "vmm/logger.hpp"
 
 namespace kindling::vmm {
 namespace {
@@ -60,7 +60,7 @@ Result<std::unique_ptr<MicroVm>> MicroVm::build(const VmResources& res, int seri
   std::unique_ptr<MicroVm> vm(new MicroVm(metrics));
   vm->hooks_ = std::move(hooks);
   const int64_t t0 = monotonic_us();
-  auto stage = [t0](const char* what) { spdlog::debug("build: {} at +{} us", what, monotonic_us() - t0); };
+  auto stage = [t0](const char* what) { log_debug("build: {} at +{} us", what, monotonic_us() - t0); };
 
   const uint64_t mem_bytes = mc.mem_size_mib << 20;
   const bool huge_pages = mc.huge_pages == "2M";
@@ -130,7 +130,7 @@ Result<std::unique_ptr<MicroVm>> MicroVm::build(const VmResources& res, int seri
     vm->vcpus_.push_back(std::move(vcpu));
     stage("vcpu configured");
   }
-  spdlog::info("microvm built: {} vCPU(s), {} MiB, {} kernel {}", mc.vcpu_count, mc.mem_size_mib,
+  log_info("microvm built: {} vCPU(s), {} MiB, {} kernel {}", mc.vcpu_count, mc.mem_size_mib,
                loaded->protocol == LoadedKernel::Protocol::kPvh ? "PVH" : "bzImage", res.boot_source->kernel_image_path);
   return vm;
 }
@@ -182,9 +182,9 @@ void MicroVm::guest_stopped(GuestStop why, const std::string& detail) {
                   : why == GuestStop::kShutdown ? ExitCode::kGuestShutdown
                                                 : ExitCode::kGuestInternalError;
   if (why == GuestStop::kReset) {
-    spdlog::info("{}", detail);
+    log_info("{}", detail);
   } else {
-    spdlog::error("{}", detail);
+    log_error("{}", detail);
   }
   if (hooks_.on_guest_exit) hooks_.on_guest_exit(code, detail);
 }

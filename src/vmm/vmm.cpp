@@ -1,28 +1,22 @@
 #include "vmm/vmm.hpp"
 
 #include <fcntl.h>
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
-#include "common/log.hpp"
+#include <fmt/format.h>
+
 #include "vmm/boot/kernel_image.hpp"
+#include "vmm/logger.hpp"
 
 namespace kindling::vmm {
 namespace {
 
 const char* kNotAfterStart = "The requested operation is not supported after starting the microVM.";
 const char* kNotBeforeStart = "The requested operation is not supported before starting the microVM.";
-
-std::string spdlog_level_name(std::string level) {
-  for (auto& c : level) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (level == "warning") return "warn";
-  return level;
-}
 
 }  // namespace
 
@@ -90,7 +84,7 @@ void Vmm::prepare_platform_ahead() {
     prepared_mem_bytes_ = with_memory ? mem_bytes : 0;
     prepared_huge_pages_ = huge;
   } catch (const std::system_error& e) {
-    spdlog::warn("cannot prepare the VM platform ahead ({}); InstanceStart will do it", e.what());
+    log_warn("cannot prepare the VM platform ahead ({}); InstanceStart will do it", e.what());
   }
 }
 
@@ -98,9 +92,9 @@ std::optional<PreparedPlatform> Vmm::take_prepared_platform() {
   if (!prepared_.valid()) return std::nullopt;
   const int64_t t0 = monotonic_us();
   auto p = prepared_.get();
-  spdlog::debug("InstanceStart waited {} us for the platform prepared ahead", monotonic_us() - t0);
+  log_debug("InstanceStart waited {} us for the platform prepared ahead", monotonic_us() - t0);
   if (!p) {
-    spdlog::warn("preparing the VM platform ahead failed: {}; retrying at InstanceStart", p.error().message);
+    log_warn("preparing the VM platform ahead failed: {}; retrying at InstanceStart", p.error().message);
     return std::nullopt;
   }
   return std::move(*p);
@@ -124,22 +118,18 @@ Status Vmm::set_serial(SerialConfig c) {
 
 Status Vmm::set_logger(const LoggerConfig& c) {
   if (logger_set_) return make_error("Reinitializing the logger is not allowed.");
-  std::string level = spdlog_level_name(c.level);
+  std::optional<LogLevel> level = parse_log_level(c.level);
+  if (!level) return make_error(fmt::format("Invalid log level `{}`.", c.level));
   if (c.log_path) {
-    try {
-      auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(*c.log_path, false);
-      auto logger = std::make_shared<spdlog::logger>("kindling-vmm", sink);
-      std::string pattern = "%Y-%m-%dT%H:%M:%S.%eZ [" + opts_.instance_id + "]";
-      if (c.show_level) pattern += " %l";
-      if (c.show_log_origin) pattern += " %s:%#";
-      logger->set_pattern(pattern + " %v", spdlog::pattern_time_type::utc);
-      logger->flush_on(spdlog::level::trace);
-      spdlog::set_default_logger(logger);
-    } catch (const spdlog::spdlog_ex& e) {
-      return make_error(fmt::format("Failed to open the log file: {}", e.what()));
-    }
+    LogSink sink;
+    sink.path = *c.log_path;
+    sink.instance_id = opts_.instance_id;
+    sink.show_level = c.show_level;
+    sink.show_origin = c.show_log_origin;
+    if (auto s = configure_logging(sink, *level); !s) return s;
+  } else {
+    set_log_level(*level);
   }
-  if (!set_log_level(level)) return make_error(fmt::format("Invalid log level `{}`.", c.level));
   resources_.logger = c;
   logger_set_ = true;
   return ok_status();
@@ -191,7 +181,7 @@ Status Vmm::instance_start() {
   KINDLING_TRY(vm, MicroVm::build(resources_, serial_fd, *opts_.metrics, std::move(hooks), take_prepared_platform()));
   vm_ = std::move(vm);
   vm_->start();
-  spdlog::info("instance started");
+  log_info("instance started");
   return ok_status();
 }
 
@@ -213,7 +203,7 @@ Status Vmm::pause() {
   if (!started()) return make_error(kNotBeforeStart);
   KINDLING_TRY(paused, vm_->pause());
   (void)paused;
-  spdlog::info("paused");
+  log_info("paused");
   return ok_status();
 }
 
@@ -221,7 +211,7 @@ Status Vmm::resume() {
   if (!started()) return make_error(kNotBeforeStart);
   KINDLING_TRY(resumed, vm_->resume());
   (void)resumed;
-  spdlog::info("resumed");
+  log_info("resumed");
   return ok_status();
 }
 
@@ -246,7 +236,7 @@ void Vmm::on_guest_exit(ExitCode code) {
 void Vmm::shutdown() {
   if (vm_) vm_->stop();
   if (metrics_fd_.valid()) {
-    if (auto s = flush_metrics(); !s) spdlog::warn("final metrics flush failed: {}", s.error().message);
+    if (auto s = flush_metrics(); !s) log_warn("final metrics flush failed: {}", s.error().message);
     metrics_fd_.reset();
   }
 }

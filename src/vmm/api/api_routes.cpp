@@ -1,7 +1,8 @@
 #include "vmm/api/api_routes.hpp"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
+
+#include "vmm/logger.hpp"
 
 namespace kindling::vmm {
 namespace {
@@ -45,7 +46,7 @@ ApiResponse handle_api_request(Vmm& vmm, const HttpRequest& req) {
   try {
     return route(vmm, req);
   } catch (const std::exception& e) {
-    spdlog::error("API {} {}: internal error: {}", req.method, req.path, e.what());
+    log_error("API {} {}: internal error: {}", req.method, req.path, e.what());
     return {500, fault_body("Internal error while handling the request.")};
   }
 }

@@ -1,7 +1,6 @@
 #include "vmm/api/api_server.hpp"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -9,6 +8,8 @@
 
 #include <cerrno>
 #include <cstring>
+
+#include "vmm/logger.hpp"
 
 namespace kindling::vmm {
 namespace {
@@ -67,7 +68,7 @@ void ApiServer::accept_clients() {
     if (fd < 0) return;
     if (clients_.size() >= kMaxClients) {
       ::close(fd);
-      spdlog::warn("API: too many connections, refusing one");
+      log_warn("API: too many connections, refusing one");
       continue;
     }
     clients_[fd] = {UniqueFd(fd), std::string()};

@@ -1,12 +1,13 @@
 #include "vmm/kvm/vcpu.hpp"
 
 #include <signal.h>
-#include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "vmm/logger.hpp"
 
 namespace kindling::vmm {
 namespace {
@@ -158,14 +159,14 @@ bool Vcpu::handle_exit() {
         m.exits_mmio_write.fetch_add(1, std::memory_order_relaxed);
         if (!ctx_.mmio->write(mm.phys_addr, data)) {
           m.mmio_unhandled.fetch_add(1, std::memory_order_relaxed);
-          spdlog::debug("vcpu {}: write to unbacked guest address {:#x} ignored", index_, mm.phys_addr);
+          log_debug("vcpu {}: write to unbacked guest address {:#x} ignored", index_, mm.phys_addr);
         }
       } else {
         m.exits_mmio_read.fetch_add(1, std::memory_order_relaxed);
         if (!ctx_.mmio->read(mm.phys_addr, data)) {
           std::memset(data.data(), 0xff, data.size());
           m.mmio_unhandled.fetch_add(1, std::memory_order_relaxed);
-          spdlog::debug("vcpu {}: read from unbacked guest address {:#x}", index_, mm.phys_addr);
+          log_debug("vcpu {}: read from unbacked guest address {:#x}", index_, mm.phys_addr);
         }
       }
       return true;

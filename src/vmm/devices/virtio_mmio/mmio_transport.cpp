@@ -1,7 +1,5 @@
 #include "vmm/devices/virtio_mmio/mmio_transport.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <cstring>
 
 namespace kindling::vmm {
