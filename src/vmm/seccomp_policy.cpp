@@ -1,15 +1,16 @@
 #include "vmm/seccomp_policy.hpp"
 
-#include <linux/kvm.h>
-#include <seccomp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
-#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <initializer_list>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -18,29 +19,9 @@
 namespace kindling::vmm {
 namespace {
 
-// Syscalls any VMM thread needs: memory for allocation, futexes for locks,
-// writes for serial/log/eventfds, signals for vCPU kicks, thread exit.
-constexpr std::initializer_list<int> kCommon = {
-    SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(close), SCMP_SYS(futex),
-    SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(madvise), SCMP_SYS(brk),
-    SCMP_SYS(mremap), SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(clock_gettime),
-    SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep), SCMP_SYS(gettid), SCMP_SYS(getpid),
-    SCMP_SYS(tgkill), SCMP_SYS(sched_yield), SCMP_SYS(exit), SCMP_SYS(exit_group),
-    SCMP_SYS(restart_syscall), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek),
-    SCMP_SYS(getrandom), SCMP_SYS(fsync), SCMP_SYS(fdatasync),
-};
-
-// The API thread also accepts connections, opens files named in the
-// configuration, builds the VM and starts vCPU threads.
-constexpr std::initializer_list<int> kApiOnly = {
-    SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(accept4), SCMP_SYS(recvfrom), SCMP_SYS(sendto),
-    SCMP_SYS(openat), SCMP_SYS(open), SCMP_SYS(unlink), SCMP_SYS(unlinkat), SCMP_SYS(eventfd2),
-    SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
-    SCMP_SYS(rt_sigaction), SCMP_SYS(sigaltstack), SCMP_SYS(prctl), SCMP_SYS(sched_getaffinity),
-    SCMP_SYS(statx), SCMP_SYS(fcntl), SCMP_SYS(shutdown), SCMP_SYS(dup), SCMP_SYS(pread64),
-    // vCPU threads start under this filter and then narrow it with their own.
-    SCMP_SYS(seccomp),
-};
+// kApiThreadFilter, kVcpuThreadFilter: the allow-lists of
+// seccomp_allowlists.cpp, compiled to BPF by vmm_seccompiler at build time.
+#include "vmm/seccomp_filters.inc"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define KINDLING_SANITIZER_RUNTIME 1
@@ -50,13 +31,11 @@ constexpr std::initializer_list<int> kApiOnly = {
 #endif
 #endif
 
-// Sanitizer builds only: what the ASan/UBSan runtime itself calls (probing
-// memory through a pipe, reading /proc maps on reports, stack limits).
-constexpr std::initializer_list<int> kSanitizerRuntime = {
-    SCMP_SYS(pipe2), SCMP_SYS(pipe), SCMP_SYS(readlink), SCMP_SYS(readlinkat), SCMP_SYS(getrlimit),
-    SCMP_SYS(prlimit64), SCMP_SYS(sigaltstack), SCMP_SYS(rt_sigaction), SCMP_SYS(sched_getaffinity),
-    SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(uname), SCMP_SYS(getppid), SCMP_SYS(kill),
-};
+// The filters must match the build: a sanitizer runtime makes syscalls of its
+// own (KINDLING_SANITIZE passes --sanitizer-runtime to vmm_seccompiler).
+#if defined(KINDLING_SANITIZER_RUNTIME) && !KINDLING_SECCOMP_FILTERS_WITH_SANITIZER_RUNTIME
+#error "sanitizer build with filters compiled without --sanitizer-runtime"
+#endif
 
 std::atomic<bool> g_filter_installed{false};
 
@@ -77,16 +56,6 @@ void on_sigsys(int, siginfo_t* info, void*) {
   _exit(to_int(ExitCode::kBadSyscall));
 }
 
-Status add_all(scmp_filter_ctx ctx, std::initializer_list<int> syscalls) {
-  for (int nr : syscalls) {
-    if (nr < 0) continue;  // not on this architecture
-    if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0); rc != 0) {
-      return make_error(fmt::format("seccomp_rule_add({}): {}", nr, std::strerror(-rc)));
-    }
-  }
-  return ok_status();
-}
-
 }  // namespace
 
 Status install_seccomp_filter(SeccompThread which) {
@@ -96,30 +65,18 @@ Status install_seccomp_filter(SeccompThread which) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGSYS, &sa, nullptr);
 
-  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
-  if (!ctx) return make_error("seccomp_init failed");
-  Status s = add_all(ctx, kCommon);
-#ifdef KINDLING_SANITIZER_RUNTIME
-  if (s) s = add_all(ctx, kSanitizerRuntime);
-#endif
-  if (s && which == SeccompThread::kApi) {
-    s = add_all(ctx, kApiOnly);
-    // ioctl: KVM's own (type 0xAE) only. The logger writes plain lines and
-    // never probes for a terminal (TCGETS).
-    if (s && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, KVMIO << 8)) != 0) {
-      s = make_error("seccomp: cannot add the KVM ioctl rule");
-    }
-  } else if (s) {
-    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, KVM_RUN)) != 0) {
-      s = make_error("seccomp: cannot add the KVM_RUN rule");
-    }
+  sock_fprog prog{};
+  if (which == SeccompThread::kApi) {
+    prog.len = static_cast<unsigned short>(std::size(kApiThreadFilter));
+    prog.filter = const_cast<sock_filter*>(kApiThreadFilter);
+  } else {
+    prog.len = static_cast<unsigned short>(std::size(kVcpuThreadFilter));
+    prog.filter = const_cast<sock_filter*>(kVcpuThreadFilter);
   }
-  if (s) {
-    if (int rc = seccomp_load(ctx); rc != 0) s = make_error(fmt::format("seccomp_load: {}", std::strerror(-rc)));
-  }
-  if (s) g_filter_installed = true;
-  seccomp_release(ctx);
-  return s;
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return make_error(fmt::format("prctl(PR_SET_NO_NEW_PRIVS): {}", std::strerror(errno)));
+  if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return make_error(fmt::format("seccomp: {}", std::strerror(errno)));
+  g_filter_installed = true;
+  return ok_status();
 }
 
 }  // namespace kindling::vmm
