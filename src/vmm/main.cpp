@@ -6,7 +6,9 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +16,7 @@
 #include "common/unique_fd.hpp"
 #include "vmm/api/api_server.hpp"
 #include "vmm/boot/kernel_image.hpp"
+#include "vmm/command_line.hpp"
 #include "vmm/exit_code.hpp"
 #include "vmm/logger.hpp"
 #include "vmm/metrics.hpp"
@@ -24,18 +27,6 @@ using namespace kindling;
 using namespace kindling::vmm;
 
 namespace {
-
-struct CommandLine {
-  std::string api_sock;
-  std::string config_file;
-  bool no_api = false;
-  std::string id = "anonymous-instance";
-  std::string level = "info";
-  std::string log_path;
-  std::string metrics_path;
-  std::string serial_out;
-  bool no_seccomp = false;
-};
 
 // SIGTERM/SIGINT arrive through a signalfd so the loop handles them like any
 // other event; blocked in every thread (vCPU threads inherit the mask).
@@ -88,21 +79,15 @@ int main(int argc, char** argv) {
   metrics.process_start_us = monotonic_us();
   metrics.process_start_unix_us = unix_time_us();
 
-  CommandLine cl;
-  CLI::App app{"kindling-vmm: a KVM microVM monitor with a Firecracker-compatible API"};
-  app.add_option("--api-sock", cl.api_sock, "Unix socket for the HTTP API");
-  app.add_option("--config-file", cl.config_file, "Firecracker-style JSON configuration; the VM starts at once");
-  app.add_flag("--no-api", cl.no_api, "Do not serve the API (needs --config-file)");
-  app.add_option("--id", cl.id, "Instance id, used in logs and GET /");
-  app.add_option("--level", cl.level, "Log level: trace, debug, info, warn, error, off");
-  app.add_option("--log-path", cl.log_path, "Write logs to this file instead of stderr");
-  app.add_option("--metrics-path", cl.metrics_path, "Write metrics (JSON lines) to this file or FIFO");
-  app.add_option("--serial-out", cl.serial_out, "Guest serial output to this file instead of stdout (as PUT /serial)");
-  app.add_flag("--no-seccomp", cl.no_seccomp, "Do not install the seccomp filters (debugging only)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : to_int(ExitCode::kArgParsing);
+  auto parsed = parse_command_line(argc, argv);
+  if (!parsed) {
+    std::fprintf(stderr, "kindling-vmm: %s\nRun with --help for more information.\n", parsed.error().message.c_str());
+    return to_int(ExitCode::kArgParsing);
+  }
+  const CommandLine& cl = *parsed;
+  if (cl.help) {
+    std::fputs(command_line_help(argv[0]).c_str(), stdout);
+    return 0;
   }
   if (cl.no_api && cl.config_file.empty()) {
     std::fprintf(stderr, "kindling-vmm: --no-api needs --config-file\n");
