@@ -18,6 +18,23 @@ namespace {
 const char* kNotAfterStart = "The requested operation is not supported after starting the microVM.";
 const char* kNotBeforeStart = "The requested operation is not supported before starting the microVM.";
 
+// On the preparing thread: the platform prepared before, if it still fits
+// the memory wanted, else a fresh one; with memory once its size is known.
+Result<PreparedPlatform> reuse_or_prepare_platform(std::future<Result<PreparedPlatform>> previous, uint64_t mem_bytes,
+                                                   bool huge, bool with_memory) {
+  Result<PreparedPlatform> p = previous.valid() ? previous.get() : Result<PreparedPlatform>(Error{"nothing prepared"});
+  if (p && p->memory && !p->has_memory(mem_bytes, huge)) {
+    MicroVm::discard_in_background(std::move(*p));
+    p = Error{"discarded"};
+  }
+  if (!p) p = MicroVm::prepare_platform();
+  if (!p) return p;
+  if (with_memory && !p->memory) {
+    if (auto s = MicroVm::prepare_memory(*p, mem_bytes, huge); !s) return s.error();
+  }
+  return p;
+}
+
 }  // namespace
 
 Vmm::Vmm(Options opts) : opts_(std::move(opts)), exit_event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
@@ -61,25 +78,8 @@ void Vmm::prepare_platform_ahead() {
   // discarded off the API thread (destroying a VM is slow on nested KVM).
   const bool with_memory = machine_config_set_;
   try {
-    prepared_ = std::async(std::launch::async, [old = std::move(prepared_), mem_bytes, huge, with_memory]() mutable
-                           -> Result<PreparedPlatform> {
-      std::optional<PreparedPlatform> p;
-      if (old.valid()) {
-        auto r = old.get();
-        if (r) p.emplace(std::move(*r));
-      }
-      if (p && p->memory && !p->has_memory(mem_bytes, huge)) {
-        MicroVm::discard_in_background(std::move(*p));
-        p.reset();
-      }
-      if (!p) {
-        KINDLING_TRY(fresh, MicroVm::prepare_platform());
-        p.emplace(std::move(fresh));
-      }
-      if (with_memory && !p->memory) {
-        if (auto s = MicroVm::prepare_memory(*p, mem_bytes, huge); !s) return s.error();
-      }
-      return std::move(*p);
+    prepared_ = std::async(std::launch::async, [old = std::move(prepared_), mem_bytes, huge, with_memory]() mutable {
+      return reuse_or_prepare_platform(std::move(old), mem_bytes, huge, with_memory);
     });
     prepared_mem_bytes_ = with_memory ? mem_bytes : 0;
     prepared_huge_pages_ = huge;
