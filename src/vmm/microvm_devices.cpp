@@ -1,0 +1,107 @@
+#include "vmm/microvm_devices.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "vmm/arch/x86/layout.hpp"
+#include "vmm/devices/virtio_rng/entropy.hpp"
+
+namespace kindling::vmm {
+namespace {
+
+void add_slot(std::vector<VirtioSlot>& slots, std::string name, std::shared_ptr<VirtioDevice> device) {
+  VirtioSlot s;
+  s.name = std::move(name);
+  s.mmio_base = layout::kVirtioMmioBase + slots.size() * layout::kVirtioMmioWindow;
+  s.irq = layout::kFirstVirtioIrq + static_cast<uint32_t>(slots.size());
+  s.device = std::move(device);
+  slots.push_back(std::move(s));
+}
+
+}  // namespace
+
+Result<VirtioDevices> VirtioDevices::create(const VmResources& res) {
+  VirtioDevices d;
+  if (!res.drives.empty()) return make_error("Block devices are not supported by this kindling-vmm build yet.");
+  if (res.vsock) return make_error("vsock is not supported by this kindling-vmm build yet.");
+  if (res.entropy) add_slot(d.slots_, "rng", std::make_shared<VirtioEntropy>());
+  if (d.slots_.size() > kMaxVirtioDevices) return make_error("Too many virtio devices.");
+  return d;
+}
+
+std::string VirtioDevices::cmdline_entries() const {
+  std::string out;
+  for (const auto& s : slots_) {
+    out += fmt::format(" virtio_mmio.device=4K@{:#x}:{}", s.mmio_base, s.irq);
+  }
+  out += root_arg_;
+  return out;
+}
+
+Status VirtioDevices::attach(KvmVm& vm, const GuestMemory& memory, DeviceBus& mmio_bus, bool use_ioeventfd) {
+  if (slots_.empty()) return ok_status();
+  KINDLING_TRY(loop, DeviceEventLoop::create());
+  loop_ = std::move(loop);
+  for (auto& s : slots_) {
+    KINDLING_TRY(irq, vm.register_irqfd(s.irq));
+    s.irq_event = std::move(irq);
+    const int irq_fd = s.irq_event.get();
+    s.transport = std::make_shared<MmioTransport>(
+        s.device,
+        [irq_fd] {
+          uint64_t one = 1;
+          // A full counter (EAGAIN) means an interrupt is already pending: fine.
+          [[maybe_unused]] ssize_t n = ::write(irq_fd, &one, sizeof(one));
+        },
+        &memory);
+    const size_t queues = s.device->queue_max_sizes().size();
+    s.ioeventfd = use_ioeventfd;
+    for (size_t q = 0; q < queues; ++q) {
+      UniqueFd efd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+      if (!efd.valid()) return make_error(fmt::format("eventfd: {}", std::strerror(errno)));
+      const int fd = efd.get();
+      Status st = use_ioeventfd ? vm.register_ioeventfd(s.mmio_base + MmioTransport::kQueueNotifyOffset, 4, q, fd)
+                                : Status(make_error("turned off by --no-ioeventfd"));
+      if (!st) {
+        // The MMIO exit still reaches the transport, which writes the same eventfd.
+        if (s.ioeventfd) spdlog::info("virtio {}: no ioeventfd ({}); using MMIO exits for notifications", s.name, st.error().message);
+        s.ioeventfd = false;
+      }
+      std::weak_ptr<VirtioDevice> weak = s.device;
+      auto added = loop_->add(fd, EPOLLIN, [fd, weak, q](uint32_t) {
+        uint64_t count;
+        [[maybe_unused]] ssize_t n = ::read(fd, &count, sizeof(count));
+        if (auto dev = weak.lock()) dev->queue_notify(static_cast<uint16_t>(q));
+      });
+      if (!added) return added.error();
+      s.queue_events.push_back(std::move(efd));
+    }
+    std::vector<int> fds;
+    for (auto& e : s.queue_events) fds.push_back(e.get());
+    s.transport->set_queue_notifier([fds](uint16_t q) {
+      if (q >= fds.size()) return;
+      uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = ::write(fds[q], &one, sizeof(one));
+    });
+    if (auto st = mmio_bus.insert(s.transport, s.mmio_base, layout::kVirtioMmioWindow, "virtio-" + s.name); !st) return st;
+    spdlog::info("virtio {} at {:#x} irq {} ({} queue(s), notifications by {})", s.name, s.mmio_base, s.irq, queues,
+                 s.ioeventfd ? "ioeventfd" : "MMIO exit");
+  }
+  return ok_status();
+}
+
+void VirtioDevices::start(std::function<void()> thread_setup) {
+  if (loop_) loop_->start(std::move(thread_setup));
+}
+
+void VirtioDevices::stop() {
+  if (loop_) loop_->stop();
+}
+
+}  // namespace kindling::vmm
