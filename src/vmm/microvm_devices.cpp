@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "vmm/arch/x86/layout.hpp"
+#include "vmm/devices/virtio_block/block.hpp"
 #include "vmm/devices/virtio_rng/entropy.hpp"
 
 namespace kindling::vmm {
@@ -28,7 +29,15 @@ void add_slot(std::vector<VirtioSlot>& slots, std::string name, std::shared_ptr<
 
 Result<VirtioDevices> VirtioDevices::create(const VmResources& res) {
   VirtioDevices d;
-  if (!res.drives.empty()) return make_error("Block devices are not supported by this kindling-vmm build yet.");
+  // Drives first (the root one leads), so /dev/vda is the root device.
+  for (const DriveConfig& drive : res.drives) {
+    KINDLING_TRY(block, VirtioBlock::open(drive.path_on_host, drive.is_read_only, drive.cache_type == "Writeback", drive.drive_id));
+    add_slot(d.slots_, "block:" + drive.drive_id, block);
+    if (drive.is_root_device) {
+      d.root_arg_ = drive.partuuid ? " root=PARTUUID=" + *drive.partuuid : std::string(" root=/dev/vda");
+      d.root_arg_ += drive.is_read_only ? " ro" : " rw";
+    }
+  }
   if (res.vsock) return make_error("vsock is not supported by this kindling-vmm build yet.");
   if (res.entropy) add_slot(d.slots_, "rng", std::make_shared<VirtioEntropy>());
   if (d.slots_.size() > kMaxVirtioDevices) return make_error("Too many virtio devices.");

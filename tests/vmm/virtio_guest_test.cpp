@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <cstring>
 #include <regex>
 
 #include "vmm_process.hpp"
@@ -85,6 +86,70 @@ TEST(VirtioEntropy, WithoutTheDeviceTheGuestFindsNone) {
   TempDir dir;
   GuestRun run = boot(dir, "virtio_rng", nlohmann::json::object());
   EXPECT_NE(run.serial.find("KT FAIL rng_found_on_cmdline"), std::string::npos) << run.serial;
+}
+
+uint64_t pattern_word(uint64_t offset) { return (offset * 0x9e3779b97f4a7c15ull) ^ 0x4b696e646c696e67ull; }
+
+TEST(VirtioBlock, GuestWritesFlushesAndReadsBackThroughTheFile) {
+  TempDir dir;
+  const std::string scratch = dir.file("scratch.img"), golden = dir.file("golden.img");
+  write_file(scratch, std::string(8 << 20, '\0'));
+  const std::string golden_content = "GOLDEN" + std::string((1 << 20) - 6, 'g');
+  write_file(golden, golden_content);
+  nlohmann::json devices = {{"drives",
+                             {{{"drive_id", "scratch"}, {"path_on_host", scratch}, {"is_root_device", true},
+                               {"is_read_only", false}, {"cache_type", "Writeback"}},
+                              {{"drive_id", "golden"}, {"path_on_host", golden}, {"is_root_device", false},
+                               {"is_read_only", true}}}}};
+  GuestRun run = boot(dir, "virtio_block", devices);
+  expect_passed(run, "virtio_block", 15);
+
+  // The file holds exactly the guest's pattern, and both checksums the guest
+  // printed are the checksum of that pattern.
+  const std::string img = read_file(scratch);
+  ASSERT_EQ(img.size(), 8u << 20);
+  uint64_t sum = 0xcbf29ce484222325ull;
+  bool pattern = true;
+  for (uint64_t off = 0; off < (3u << 20); off += 8) {
+    uint64_t w;
+    std::memcpy(&w, img.data() + off, 8);
+    pattern = pattern && w == pattern_word(off);
+    sum = (sum ^ w) * 0x100000001b3ull;
+  }
+  EXPECT_TRUE(pattern);
+  EXPECT_EQ(img.find_first_not_of('\0', 3u << 20), std::string::npos) << "bytes past the pattern changed";
+  char hex[32];
+  std::snprintf(hex, sizeof(hex), "0x%llx", static_cast<unsigned long long>(sum));
+  EXPECT_NE(run.serial.find(std::string("KT INFO block wrote 3145728 bytes checksum ") + hex), std::string::npos) << run.serial;
+  EXPECT_NE(run.serial.find(std::string("KT INFO block read 3145728 bytes checksum ") + hex), std::string::npos) << run.serial;
+  EXPECT_EQ(read_file(golden), golden_content) << "a read-only drive was written";
+  // The root drive is announced to Linux guests as /dev/vda.
+  EXPECT_NE(run.log.find("virtio block:scratch at 0xd0000000 irq 5"), std::string::npos) << run.log;
+}
+
+TEST(VirtioBlock, DriveApiRefusesBadInputLikeFirecracker) {
+  TempDir dir;
+  write_file(dir.file("disk.img"), std::string(1 << 20, '\0'));
+  VmmProcess vmm({"--api-sock", dir.file("api.sock")}, dir);
+  ApiClient api(dir.file("api.sock"));
+  ASSERT_TRUE(api.connected());
+  auto drive = [&](const std::string& id, const std::string& path, bool root) {
+    return nlohmann::json{{"drive_id", id}, {"path_on_host", path}, {"is_root_device", root}, {"is_read_only", false}}.dump();
+  };
+  HttpReply missing = api.request("PUT", "/drives/a", drive("a", dir.file("nope.img"), false));
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("Unable to open or create the backing file"), std::string::npos) << missing.body;
+  HttpReply mismatch = api.request("PUT", "/drives/a", drive("b", dir.file("disk.img"), false));
+  EXPECT_NE(mismatch.body.find("The id from the path does not match the id from the body!"), std::string::npos) << mismatch.body;
+  EXPECT_EQ(api.request("PUT", "/drives/root", drive("root", dir.file("disk.img"), true)).status, 204);
+  HttpReply second_root = api.request("PUT", "/drives/other", drive("other", dir.file("disk.img"), true));
+  EXPECT_NE(second_root.body.find("A root block device already exists!"), std::string::npos) << second_root.body;
+  HttpReply unknown = api.request("PUT", "/drives/x", R"({"drive_id":"x","path_on_host":"/x","is_root_device":false,"turbo":1})");
+  EXPECT_NE(unknown.body.find("unknown field `turbo`"), std::string::npos) << unknown.body;
+  HttpReply bad_limiter = api.request("PUT", "/entropy", R"({"rate_limiter":{"bandwidth":{"size":0,"refill_time":100}}})");
+  EXPECT_EQ(bad_limiter.status, 400);
+  HttpReply config = api.request("GET", "/vm/config");
+  EXPECT_NE(config.body.find("\"drive_id\":\"root\""), std::string::npos) << config.body;
 }
 
 }  // namespace
