@@ -12,6 +12,7 @@
 #include "vmm/arch/x86/layout.hpp"
 #include "vmm/devices/virtio_block/block.hpp"
 #include "vmm/devices/virtio_rng/entropy.hpp"
+#include "vmm/devices/virtio_vsock/vsock.hpp"
 
 namespace kindling::vmm {
 namespace {
@@ -38,7 +39,10 @@ Result<VirtioDevices> VirtioDevices::create(const VmResources& res) {
       d.root_arg_ += drive.is_read_only ? " ro" : " rw";
     }
   }
-  if (res.vsock) return make_error("vsock is not supported by this kindling-vmm build yet.");
+  if (res.vsock) {
+    KINDLING_TRY(vsock, VirtioVsock::create(res.vsock->guest_cid, res.vsock->uds_path));
+    add_slot(d.slots_, "vsock", vsock);
+  }
   if (res.entropy) add_slot(d.slots_, "rng", std::make_shared<VirtioEntropy>());
   if (d.slots_.size() > kMaxVirtioDevices) return make_error("Too many virtio devices.");
   return d;
@@ -98,6 +102,7 @@ Status VirtioDevices::attach(KvmVm& vm, const GuestMemory& memory, DeviceBus& mm
       uint64_t one = 1;
       [[maybe_unused]] ssize_t n = ::write(fds[q], &one, sizeof(one));
     });
+    if (auto st = s.device->start_backend(*loop_); !st) return st;
     if (auto st = mmio_bus.insert(s.transport, s.mmio_base, layout::kVirtioMmioWindow, "virtio-" + s.name); !st) return st;
     spdlog::info("virtio {} at {:#x} irq {} ({} queue(s), notifications by {})", s.name, s.mmio_base, s.irq, queues,
                  s.ioeventfd ? "ioeventfd" : "MMIO exit");

@@ -39,7 +39,7 @@ constexpr std::initializer_list<int> kApiOnly = {
     SCMP_SYS(rt_sigaction), SCMP_SYS(sigaltstack), SCMP_SYS(prctl), SCMP_SYS(sched_getaffinity),
     SCMP_SYS(statx), SCMP_SYS(fcntl), SCMP_SYS(shutdown), SCMP_SYS(dup), SCMP_SYS(pread64),
     // vCPU threads start under this filter and then narrow it with their own.
-    SCMP_SYS(seccomp), SCMP_SYS(epoll_create1),
+    SCMP_SYS(seccomp), SCMP_SYS(epoll_create1), SCMP_SYS(bind), SCMP_SYS(listen),
 };
 
 // The device thread: queue work and backend I/O (block files, vsock and tap

@@ -3,7 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstring>
+#include <thread>
 #include <regex>
 
 #include "vmm_process.hpp"
@@ -150,6 +156,131 @@ TEST(VirtioBlock, DriveApiRefusesBadInputLikeFirecracker) {
   EXPECT_EQ(bad_limiter.status, 400);
   HttpReply config = api.request("GET", "/vm/config");
   EXPECT_NE(config.body.find("\"drive_id\":\"root\""), std::string::npos) << config.body;
+}
+
+int unix_socket_at(const std::string& path, bool listen_on_it) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  int rc = listen_on_it ? ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
+                        : ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  if (rc != 0 || (listen_on_it && ::listen(fd, 8) != 0)) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{30, 0};  // no read may hang the test
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+bool read_exact(int fd, std::string& out, size_t n) {
+  out.clear();
+  char buf[8192];
+  while (out.size() < n) {
+    ssize_t got = ::read(fd, buf, std::min(sizeof(buf), n - out.size()));
+    if (got <= 0) return false;
+    out.append(buf, static_cast<size_t>(got));
+  }
+  return true;
+}
+
+std::string read_line(int fd) {
+  std::string line;
+  char ch;
+  while (line.size() < 64 && ::read(fd, &ch, 1) == 1 && ch != '\n') line.push_back(ch);
+  return line;
+}
+
+std::string vsock_pattern(size_t n, uint32_t seed) {
+  std::string s(n, '\0');
+  for (uint32_t i = 0; i < n; ++i) s[i] = static_cast<char>(static_cast<uint8_t>(i * 131u + seed * 29u + (i >> 8)));
+  return s;
+}
+
+// Firecracker's host-side protocol, both ways, with five streams open at once:
+// three host-initiated echo connections and two guest-initiated ones.
+TEST(VirtioVsock, StreamsBothWaysWithConcurrentConnections) {
+  TempDir dir;
+  const std::string uds = dir.file("v.sock");
+  int listener = unix_socket_at(uds + "_5000", true);
+  ASSERT_GE(listener, 0);
+  std::atomic<int> guest_streams_ok{0};
+  std::vector<std::thread> host_side;
+  std::thread acceptor([&] {
+    for (int i = 0; i < 2; ++i) {
+      int c = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      host_side.emplace_back([c, &guest_streams_ok] {
+        timeval tv{30, 0};
+        ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        std::string got;
+        if (read_exact(c, got, 32 * 1024)) {
+          for (uint32_t seed : {0u, 1u}) {
+            if (got != vsock_pattern(32 * 1024, seed)) continue;
+            std::string reply = vsock_pattern(32 * 1024, 100 + seed);
+            if (::write(c, reply.data(), reply.size()) == static_cast<ssize_t>(reply.size())) {
+              char b;
+              if (::read(c, &b, 1) == 0) ++guest_streams_ok;  // the guest's SHUTDOWN closes our end
+            }
+          }
+        }
+        ::close(c);
+      });
+    }
+  });
+
+  nlohmann::json j = {
+      {"boot-source", {{"kernel_image_path", guest_path("virtio_vsock")}, {"boot_args", "console=ttyS0"}}},
+      {"machine-config", {{"vcpu_count", 1}, {"mem_size_mib", 64}}},
+      {"vsock", {{"guest_cid", 7}, {"uds_path", uds}}},
+  };
+  write_file(dir.file("vm.json"), j.dump());
+  VmmProcess vmm({"--config-file", dir.file("vm.json"), "--no-api"}, dir);
+  ASSERT_TRUE(eventually([&] { return vmm.stdout_text().find("KT INFO vsock ready") != std::string::npos; }, 30s))
+      << vmm.stdout_text() << vmm.stderr_text();
+
+  // A port nobody listens on in the guest, and a malformed first line: closed, no OK.
+  int nobody = unix_socket_at(uds, false);
+  ASSERT_GE(nobody, 0);
+  ASSERT_EQ(::write(nobody, "CONNECT 999\n", 12), 12);
+  EXPECT_EQ(read_line(nobody), "");
+  ::close(nobody);
+  int garbage = unix_socket_at(uds, false);
+  ASSERT_EQ(::write(garbage, "HELLO THERE\n", 12), 12);
+  EXPECT_EQ(read_line(garbage), "");
+  ::close(garbage);
+
+  std::atomic<int> echoes_ok{0};
+  std::vector<std::thread> clients;
+  for (uint32_t i = 0; i < 3; ++i) {
+    clients.emplace_back([&, i] {
+      int fd = unix_socket_at(uds, false);
+      if (fd < 0) return;
+      const std::string connect = "CONNECT 1234\n";
+      std::string ok;
+      if (::write(fd, connect.data(), connect.size()) == static_cast<ssize_t>(connect.size()) &&
+          (ok = read_line(fd)).rfind("OK ", 0) == 0) {
+        const std::string data = vsock_pattern(64 * 1024, 10 + i);
+        std::string echo;
+        if (::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
+            read_exact(fd, echo, data.size()) && echo == data) {
+          ++echoes_ok;
+        }
+      }
+      ::close(fd);
+    });
+  }
+  for (auto& t : clients) t.join();
+  auto code = vmm.wait(kGuestDeadline);
+  acceptor.join();
+  for (auto& t : host_side) t.join();
+  ::close(listener);
+  GuestRun run{code.value_or(-1), vmm.stdout_text(), vmm.stderr_text()};
+  EXPECT_EQ(echoes_ok.load(), 3);
+  EXPECT_EQ(guest_streams_ok.load(), 2);
+  expect_passed(run, "virtio_vsock", 6);
+  EXPECT_NE(run.serial.find("KT INFO vsock guest cid 7"), std::string::npos) << run.serial;
 }
 
 }  // namespace

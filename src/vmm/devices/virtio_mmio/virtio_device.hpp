@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "vmm/devices/event_loop.hpp"
 #include "vmm/devices/virtio_mmio/virtqueue.hpp"
 #include "vmm/memory/guest_memory.hpp"
 
@@ -44,6 +45,9 @@ class VirtioDevice {
   virtual void activate(VirtioActivation activation) = 0;
   virtual void queue_notify(uint16_t queue_index) = 0;
   virtual void reset() = 0;
+  // Called once on the API thread before the device thread starts, for
+  // devices with host-side sockets or timers to watch.
+  virtual Status start_backend(DeviceEventLoop&) { return ok_status(); }
 };
 
 // Queues, activation, failure and interrupt suppression shared by all devices.

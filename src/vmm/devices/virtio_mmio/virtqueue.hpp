@@ -71,6 +71,8 @@ class Virtqueue {
   // The next available chain; nullopt when the driver has offered nothing
   // new; an Error when the driver broke the protocol.
   Result<std::optional<DescriptorChain>> pop();
+  // Puts the last popped chain back (the device could not use it yet).
+  void undo_pop() { --next_avail_; }
   // Returns a chain to the driver with `len` bytes written into it.
   Status add_used(uint16_t head, uint32_t len);
   // Whether the driver asked to be interrupted for what was used since the
