@@ -17,13 +17,25 @@
 namespace kindling::vmm {
 namespace {
 
-void add_slot(std::vector<VirtioSlot>& slots, std::string name, std::shared_ptr<VirtioDevice> device) {
+void add_slot(std::vector<VirtioSlot>& slots, std::string name, std::shared_ptr<VirtioDevice> device,
+              std::shared_ptr<RateLimiter> limiter = {}) {
   VirtioSlot s;
+  s.limiter = std::move(limiter);
   s.name = std::move(name);
   s.mmio_base = layout::kVirtioMmioBase + slots.size() * layout::kVirtioMmioWindow;
   s.irq = layout::kFirstVirtioIrq + static_cast<uint32_t>(slots.size());
   s.device = std::move(device);
   slots.push_back(std::move(s));
+}
+
+Result<std::shared_ptr<RateLimiter>> make_limiter(const std::optional<RateLimiterConfig>& c) {
+  if (!c || (!c->bandwidth && !c->ops)) return std::shared_ptr<RateLimiter>();
+  return RateLimiter::create(*c);
+}
+
+std::function<bool(uint64_t)> admit_through(const std::shared_ptr<RateLimiter>& limiter) {
+  if (!limiter) return {};
+  return [limiter](uint64_t bytes) { return limiter->consume(bytes); };
 }
 
 }  // namespace
@@ -32,8 +44,10 @@ Result<VirtioDevices> VirtioDevices::create(const VmResources& res) {
   VirtioDevices d;
   // Drives first (the root one leads), so /dev/vda is the root device.
   for (const DriveConfig& drive : res.drives) {
-    KINDLING_TRY(block, VirtioBlock::open(drive.path_on_host, drive.is_read_only, drive.cache_type == "Writeback", drive.drive_id));
-    add_slot(d.slots_, "block:" + drive.drive_id, block);
+    KINDLING_TRY(limiter, make_limiter(drive.rate_limiter));
+    KINDLING_TRY(block, VirtioBlock::open(drive.path_on_host, drive.is_read_only, drive.cache_type == "Writeback",
+                                          drive.drive_id, admit_through(limiter)));
+    add_slot(d.slots_, "block:" + drive.drive_id, block, limiter);
     if (drive.is_root_device) {
       d.root_arg_ = drive.partuuid ? " root=PARTUUID=" + *drive.partuuid : std::string(" root=/dev/vda");
       d.root_arg_ += drive.is_read_only ? " ro" : " rw";
@@ -43,7 +57,10 @@ Result<VirtioDevices> VirtioDevices::create(const VmResources& res) {
     KINDLING_TRY(vsock, VirtioVsock::create(res.vsock->guest_cid, res.vsock->uds_path));
     add_slot(d.slots_, "vsock", vsock);
   }
-  if (res.entropy) add_slot(d.slots_, "rng", std::make_shared<VirtioEntropy>());
+  if (res.entropy) {
+    KINDLING_TRY(limiter, make_limiter(res.entropy->rate_limiter));
+    add_slot(d.slots_, "rng", std::make_shared<VirtioEntropy>(admit_through(limiter)), limiter);
+  }
   if (d.slots_.size() > kMaxVirtioDevices) return make_error("Too many virtio devices.");
   return d;
 }
@@ -103,6 +120,15 @@ Status VirtioDevices::attach(KvmVm& vm, const GuestMemory& memory, DeviceBus& mm
       [[maybe_unused]] ssize_t n = ::write(fds[q], &one, sizeof(one));
     });
     if (auto st = s.device->start_backend(*loop_); !st) return st;
+    if (s.limiter) {
+      std::shared_ptr<RateLimiter> limiter = s.limiter;
+      std::weak_ptr<VirtioDevice> weak = s.device;
+      auto added = loop_->add(limiter->timer_fd(), EPOLLIN, [limiter, weak](uint32_t) {
+        limiter->on_timer();
+        if (auto dev = weak.lock()) dev->queue_notify(0);  // picks up the deferred request
+      });
+      if (!added) return added.error();
+    }
     if (auto st = mmio_bus.insert(s.transport, s.mmio_base, layout::kVirtioMmioWindow, "virtio-" + s.name); !st) return st;
     spdlog::info("virtio {} at {:#x} irq {} ({} queue(s), notifications by {})", s.name, s.mmio_base, s.irq, queues,
                  s.ioeventfd ? "ioeventfd" : "MMIO exit");

@@ -13,6 +13,7 @@
 #include "common/unique_fd.hpp"
 #include "vmm/devices/bus.hpp"
 #include "vmm/devices/event_loop.hpp"
+#include "vmm/devices/rate_limiter.hpp"
 #include "vmm/devices/virtio_mmio/mmio_transport.hpp"
 #include "vmm/kvm/kvm.hpp"
 #include "vmm/vmm_config.hpp"
@@ -24,6 +25,7 @@ struct VirtioSlot {
   uint64_t mmio_base = 0;
   uint32_t irq = 0;
   std::shared_ptr<VirtioDevice> device;
+  std::shared_ptr<RateLimiter> limiter;  // its timer re-runs queue 0 when tokens are back
   std::shared_ptr<MmioTransport> transport;
   UniqueFd irq_event;
   std::vector<UniqueFd> queue_events;

@@ -4,6 +4,7 @@
 #include "vmm/devices/virtio_block/block.hpp"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -113,6 +114,34 @@ TEST_F(BlockTest, ChainWithoutStatusByteFailsTheDevice) {
   dev->queue_notify(0);
   EXPECT_NE(failure.find("status byte"), std::string::npos);
   EXPECT_TRUE(dev->failed());
+}
+
+// The limiter sees one op per request and the data bytes of reads/writes;
+// a refused request waits in the device and is served on retry().
+TEST_F(BlockTest, ThrottledRequestIsDeferredThenServed) {
+  std::vector<uint64_t> asked;
+  bool allow = false;
+  BlockBacking b;
+  b.file.reset(::open(path_.c_str(), O_RDWR | O_CLOEXEC));
+  b.size_bytes = 64 * 1024;
+  auto dev = std::make_shared<VirtioBlock>(std::move(b), [&](uint64_t bytes) {
+    asked.push_back(bytes);
+    return allow;
+  });
+  VirtioActivation a;
+  a.memory = &mem;
+  a.acked_features = kVirtioFVersion1;
+  a.queues = {VirtqueueConfig{16, 16, true, kDesc, kAvail, kUsed}};
+  dev->activate(a);
+  EXPECT_EQ(submit(*dev, kBlkTIn, 0, 1024, true), 0xff) << "served despite the limiter";
+  EXPECT_EQ(*mem.read_obj<uint16_t>(kUsed + 2), 0);
+  allow = true;
+  dev->retry();
+  EXPECT_EQ(*mem.read_obj<uint8_t>(kStatus), kBlkSOk);
+  EXPECT_EQ(*mem.read_obj<uint16_t>(kUsed + 2), 1);
+  EXPECT_EQ(asked, (std::vector<uint64_t>{1024, 1024}));
+  EXPECT_EQ(submit(*dev, kBlkTFlush, 0, 0, true), kBlkSOk);
+  EXPECT_EQ(asked.back(), 0u);  // an op with no bandwidth
 }
 
 TEST(BlockRequest, TooManySegmentsIsRefusedBeforeAnyIo) {

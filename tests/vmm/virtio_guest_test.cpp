@@ -88,6 +88,18 @@ TEST(VirtioEntropy, MmioExitFallbackForNotifications) {
   EXPECT_NE(run.log.find("notifications by MMIO exit"), std::string::npos) << run.log;
 }
 
+// A bandwidth limit of 64 bytes per 400 ms: the guest's ~220 bytes of
+// successful reads must take about a second, and still all succeed.
+TEST(VirtioEntropy, RateLimiterSlowsTheGuestDown) {
+  TempDir dir;
+  nlohmann::json limited = {{"entropy", {{"rate_limiter", {{"bandwidth", {{"size", 64}, {"refill_time", 400}}}}}}}};
+  auto t0 = std::chrono::steady_clock::now();
+  GuestRun run = boot(dir, "virtio_rng", limited);
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  expect_passed(run, "virtio_rng", 13);
+  EXPECT_GE(elapsed, 800ms) << "the limiter did not slow the guest";
+}
+
 TEST(VirtioEntropy, WithoutTheDeviceTheGuestFindsNone) {
   TempDir dir;
   GuestRun run = boot(dir, "virtio_rng", nlohmann::json::object());

@@ -34,7 +34,7 @@ bool file_io(bool write, int fd, std::vector<iovec>& iov, uint64_t offset) {
 }  // namespace
 
 Result<std::shared_ptr<VirtioBlock>> VirtioBlock::open(const std::string& path, bool read_only, bool flush_to_disk,
-                                                       std::string id) {
+                                                       std::string id, std::function<bool(uint64_t)> admit) {
   BlockBacking b;
   b.file.reset(::open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC));
   if (!b.file.valid()) return make_error(fmt::format("Unable to open or create the backing file: {} ({})", std::strerror(errno), path));
@@ -44,7 +44,7 @@ Result<std::shared_ptr<VirtioBlock>> VirtioBlock::open(const std::string& path, 
   b.read_only = read_only;
   b.flush_to_disk = flush_to_disk;
   b.id = std::move(id);
-  return std::make_shared<VirtioBlock>(std::move(b));
+  return std::make_shared<VirtioBlock>(std::move(b), std::move(admit));
 }
 
 VirtioBlock::VirtioBlock(BlockBacking backing, std::function<bool(uint64_t)> admit)

@@ -29,7 +29,7 @@ class VirtioBlock : public VirtioDeviceBase {
  public:
   // Opens `path` read-only or read-write; the capacity is the file size in whole sectors.
   static Result<std::shared_ptr<VirtioBlock>> open(const std::string& path, bool read_only, bool flush_to_disk,
-                                                   std::string id);
+                                                   std::string id, std::function<bool(uint64_t)> admit = {});
   // `admit(bytes)` is the rate limiter, as for VirtioEntropy.
   explicit VirtioBlock(BlockBacking backing, std::function<bool(uint64_t)> admit = {});
 
