@@ -11,6 +11,7 @@
 
 #include "vmm/arch/x86/layout.hpp"
 #include "vmm/devices/virtio_block/block.hpp"
+#include "vmm/devices/virtio_net/net.hpp"
 #include "vmm/devices/virtio_rng/entropy.hpp"
 #include "vmm/devices/virtio_vsock/vsock.hpp"
 
@@ -52,6 +53,12 @@ Result<VirtioDevices> VirtioDevices::create(const VmResources& res) {
       d.root_arg_ = drive.partuuid ? " root=PARTUUID=" + *drive.partuuid : std::string(" root=/dev/vda");
       d.root_arg_ += drive.is_read_only ? " ro" : " rw";
     }
+  }
+  for (const NetworkInterfaceConfig& n : res.network_interfaces) {
+    std::optional<std::array<uint8_t, 6>> mac;
+    if (n.guest_mac) mac = parse_mac(*n.guest_mac);
+    KINDLING_TRY(net, VirtioNet::open_tap(n.host_dev_name, mac));
+    add_slot(d.slots_, "net:" + n.iface_id, net);
   }
   if (res.vsock) {
     KINDLING_TRY(vsock, VirtioVsock::create(res.vsock->guest_cid, res.vsock->uds_path));

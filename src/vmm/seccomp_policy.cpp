@@ -1,5 +1,6 @@
 #include "vmm/seccomp_policy.hpp"
 
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -49,7 +50,7 @@ constexpr std::initializer_list<int> kDeviceIo = {
     SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(pread64), SCMP_SYS(pwrite64),
     SCMP_SYS(preadv), SCMP_SYS(pwritev), SCMP_SYS(accept4), SCMP_SYS(socket), SCMP_SYS(connect),
     SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(shutdown),
-    SCMP_SYS(fcntl), SCMP_SYS(timerfd_create), SCMP_SYS(timerfd_settime), SCMP_SYS(getsockopt),
+    SCMP_SYS(fcntl), SCMP_SYS(timerfd_create), SCMP_SYS(timerfd_settime), SCMP_SYS(getsockopt), SCMP_SYS(readv),
 };
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -123,6 +124,10 @@ Status install_seccomp_filter(SeccompThread which) {
     }
     if (s && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, TCGETS)) != 0) {
       s = make_error("seccomp: cannot add the TCGETS rule");
+    }
+    // Attaching a virtio-net device to its tap at InstanceStart.
+    if (s && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, TUNSETIFF)) != 0) {
+      s = make_error("seccomp: cannot add the TUNSETIFF rule");
     }
   } else if (s) {
     if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, KVM_RUN)) != 0) {

@@ -140,6 +140,12 @@ Status Vmm::set_drive(DriveConfig c) {
   return upsert_drive(resources_.drives, std::move(c));
 }
 
+Status Vmm::set_network_interface(NetworkInterfaceConfig c) {
+  KINDLING_TRY(not_started, refuse_after_start());
+  (void)not_started;
+  return upsert_network_interface(resources_.network_interfaces, std::move(c));
+}
+
 Status Vmm::set_vsock(VsockConfig c) {
   KINDLING_TRY(not_started, refuse_after_start());
   (void)not_started;
@@ -196,6 +202,9 @@ Status Vmm::apply_resources(VmResources r) {
   }
   for (auto& d : r.drives) {
     if (auto s = set_drive(d); !s) return s;
+  }
+  for (auto& n : r.network_interfaces) {
+    if (auto s = set_network_interface(n); !s) return s;
   }
   if (r.entropy) {
     if (auto s = set_entropy(*r.entropy); !s) return s;

@@ -45,6 +45,7 @@ class Vmm {
   Status set_entropy(EntropyConfig c);
   Status set_drive(DriveConfig c);
   Status set_vsock(VsockConfig c);
+  Status set_network_interface(NetworkInterfaceConfig c);
   // Allowed at any time, once each (as Firecracker).
   Status set_logger(const LoggerConfig& c);
   Status set_metrics(const MetricsConfig& c);

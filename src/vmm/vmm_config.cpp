@@ -4,6 +4,8 @@
 
 #include <strings.h>
 
+#include <cctype>
+
 #include <algorithm>
 #include <initializer_list>
 
@@ -329,17 +331,56 @@ Result<VsockConfig> parse_vsock(const json& j) {
   return v;
 }
 
+Result<NetworkInterfaceConfig> parse_network_interface(const json& j, std::string_view path_id) {
+  if (auto s = only_fields(j, {"iface_id", "host_dev_name", "guest_mac", "rx_rate_limiter", "tx_rate_limiter"}); !s) {
+    return s.error();
+  }
+  if (!j.contains("iface_id")) return deserialize_error("missing field `iface_id`");
+  if (!j.contains("host_dev_name")) return deserialize_error("missing field `host_dev_name`");
+  NetworkInterfaceConfig n;
+  KINDLING_TRY(id, field<std::string>(j, "iface_id"));
+  n.iface_id = std::move(id);
+  if (!path_id.empty() && n.iface_id != path_id) return make_error("The id from the path does not match the id from the body!");
+  if (n.iface_id.empty() || n.iface_id.size() > 64) return make_error("Invalid iface_id: use 1 to 64 characters.");
+  KINDLING_TRY(dev, field<std::string>(j, "host_dev_name"));
+  if (dev.empty() || dev.size() > 15) return make_error(fmt::format("Invalid host_dev_name `{}`: 1 to 15 characters.", dev));
+  n.host_dev_name = std::move(dev);
+  KINDLING_TRY(mac, optional_string(j, "guest_mac"));
+  if (mac) {
+    bool ok = mac->size() == 17;
+    for (size_t i = 0; ok && i < 17; ++i) ok = i % 3 == 2 ? (*mac)[i] == ':' : std::isxdigit(static_cast<unsigned char>((*mac)[i])) != 0;
+    if (!ok) return make_error(fmt::format("Invalid guest MAC address `{}`.", *mac));
+  }
+  n.guest_mac = std::move(mac);
+  for (const char* rl : {"rx_rate_limiter", "tx_rate_limiter"}) {
+    if (j.contains(rl) && !j[rl].is_null()) {
+      return make_error(fmt::format("`{}` on network interfaces is not supported by kindling-vmm yet.", rl));
+    }
+  }
+  return n;
+}
+
+Status upsert_network_interface(std::vector<NetworkInterfaceConfig>& list, NetworkInterfaceConfig n) {
+  for (auto& existing : list) {
+    if (existing.iface_id == n.iface_id) {
+      existing = std::move(n);
+      return ok_status();
+    }
+    if (existing.host_dev_name == n.host_dev_name) {
+      return make_error(fmt::format("The host device `{}` is already used by interface `{}`.", n.host_dev_name, existing.iface_id));
+    }
+  }
+  if (list.size() >= 8) return make_error("Too many network interfaces.");
+  list.push_back(std::move(n));
+  return ok_status();
+}
+
 Result<VmResources> parse_config_file(std::string_view text) {
   KINDLING_TRY(j, parse_json_body(text));
   if (auto s = only_fields(j, {"boot-source", "machine-config", "cpu-config", "logger", "metrics", "serial",
                                "drives", "network-interfaces", "vsock", "entropy"});
       !s) {
     return s.error();
-  }
-  for (const char* later : {"network-interfaces"}) {
-    if (j.contains(later) && !(j[later].is_array() && j[later].empty()) && !j[later].is_null()) {
-      return make_error(fmt::format("`{}` is not supported by this kindling-vmm build yet.", later));
-    }
   }
   VmResources r;
   if (!j.contains("boot-source")) return make_error("Cannot start microvm without kernel configuration: `boot-source` is missing.");
@@ -378,6 +419,13 @@ Result<VmResources> parse_config_file(std::string_view text) {
     for (const auto& d : j["drives"]) {
       KINDLING_TRY(drive, parse_drive(d, ""));
       if (auto s = upsert_drive(r.drives, std::move(drive)); !s) return s.error();
+    }
+  }
+  if (j.contains("network-interfaces") && !j["network-interfaces"].is_null()) {
+    if (!j["network-interfaces"].is_array()) return deserialize_error("invalid type for `network-interfaces`: expected an array");
+    for (const auto& n : j["network-interfaces"]) {
+      KINDLING_TRY(iface, parse_network_interface(n, ""));
+      if (auto s = upsert_network_interface(r.network_interfaces, std::move(iface)); !s) return s.error();
     }
   }
   if (j.contains("entropy") && !j["entropy"].is_null()) {
@@ -427,6 +475,11 @@ json to_json(const VmResources& r) {
                              {"is_root_device", d.is_root_device}, {"is_read_only", d.is_read_only},
                              {"partuuid", d.partuuid ? json(*d.partuuid) : json(nullptr)}, {"cache_type", d.cache_type},
                              {"io_engine", "Sync"}, {"rate_limiter", limiter_json(d.rate_limiter)}});
+  }
+  out["network-interfaces"] = json::array();
+  for (const auto& n : r.network_interfaces) {
+    out["network-interfaces"].push_back({{"iface_id", n.iface_id}, {"host_dev_name", n.host_dev_name},
+                                         {"guest_mac", n.guest_mac ? json(*n.guest_mac) : json(nullptr)}});
   }
   if (r.entropy) out["entropy"] = {{"rate_limiter", limiter_json(r.entropy->rate_limiter)}};
   if (r.vsock) out["vsock"] = {{"guest_cid", r.vsock->guest_cid}, {"uds_path", r.vsock->uds_path}};

@@ -80,6 +80,12 @@ struct DriveConfig {
   std::optional<RateLimiterConfig> rate_limiter;
 };
 
+struct NetworkInterfaceConfig {
+  std::string iface_id;
+  std::string host_dev_name;             // an existing tap
+  std::optional<std::string> guest_mac;  // "06:00:0a:00:00:02"; absent: the guest picks one
+};
+
 struct VsockConfig {
   uint32_t guest_cid = 3;
   std::string uds_path;
@@ -97,6 +103,7 @@ struct VmResources {
   std::optional<MetricsConfig> metrics;
   SerialConfig serial;
   std::vector<DriveConfig> drives;  // at most one root device, kept first
+  std::vector<NetworkInterfaceConfig> network_interfaces;
   std::optional<EntropyConfig> entropy;
   std::optional<VsockConfig> vsock;
 };
@@ -118,6 +125,9 @@ Result<EntropyConfig> parse_entropy(const nlohmann::json& j);
 // `path_id` is the {drive_id} of the URL (empty for --config-file entries).
 Result<DriveConfig> parse_drive(const nlohmann::json& j, std::string_view path_id);
 Result<VsockConfig> parse_vsock(const nlohmann::json& j);
+Result<NetworkInterfaceConfig> parse_network_interface(const nlohmann::json& j, std::string_view path_id);
+// Adds or replaces (same iface_id).
+Status upsert_network_interface(std::vector<NetworkInterfaceConfig>& list, NetworkInterfaceConfig n);
 Result<RateLimiterConfig> parse_rate_limiter(const nlohmann::json& j);
 // Adds or replaces (same drive_id) a drive; refuses a second root device.
 Status upsert_drive(std::vector<DriveConfig>& drives, DriveConfig d);

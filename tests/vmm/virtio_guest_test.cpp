@@ -3,11 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <regex>
@@ -293,6 +298,78 @@ TEST(VirtioVsock, StreamsBothWaysWithConcurrentConnections) {
   EXPECT_EQ(guest_streams_ok.load(), 2);
   expect_passed(run, "virtio_vsock", 6);
   EXPECT_NE(run.serial.find("KT INFO vsock guest cid 7"), std::string::npos) << run.serial;
+}
+
+// Runs a shell command; true on exit status 0.
+bool sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
+
+// A network namespace this test owns, with a tap at 10.0.0.1/24; removed at the end.
+class TapNamespace {
+ public:
+  TapNamespace() : name_("kt-net-" + std::to_string(::getpid())) {
+    sh("ip netns del " + name_);
+    ok_ = sh("ip netns add " + name_) && sh("ip -n " + name_ + " tuntap add dev ktap0 mode tap") &&
+          sh("ip -n " + name_ + " addr add 10.0.0.1/24 dev ktap0") && sh("ip -n " + name_ + " link set ktap0 up") &&
+          sh("ip -n " + name_ + " link set lo up");
+  }
+  ~TapNamespace() { sh("ip netns del " + name_); }
+  bool ok() const { return ok_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+  bool ok_ = false;
+};
+
+TEST(VirtioNet, GuestAnswersArpAndEchoesUdpThroughATap) {
+  if (::geteuid() != 0 || ::access("/dev/net/tun", R_OK | W_OK) != 0) GTEST_SKIP() << "needs root and /dev/net/tun";
+  TapNamespace ns;
+  ASSERT_TRUE(ns.ok()) << "cannot set up the network namespace and tap";
+  TempDir dir;
+  nlohmann::json j = {
+      {"boot-source", {{"kernel_image_path", guest_path("virtio_net")}, {"boot_args", "console=ttyS0"}}},
+      {"machine-config", {{"vcpu_count", 1}, {"mem_size_mib", 64}}},
+      {"network-interfaces", {{{"iface_id", "eth0"}, {"host_dev_name", "ktap0"}, {"guest_mac", "06:00:0a:00:00:02"}}}},
+  };
+  write_file(dir.file("vm.json"), j.dump());
+  // The VMM opens the tap inside the namespace, as a jailed VMM would.
+  VmmProcess vmm("/usr/sbin/ip", {"netns", "exec", ns.name(), vmm_binary(), "--config-file", dir.file("vm.json"), "--no-api"}, dir);
+  ASSERT_TRUE(eventually([&] { return vmm.stdout_text().find("KT INFO net ready") != std::string::npos; }, 30s))
+      << vmm.stdout_text() << vmm.stderr_text();
+
+  // The host end: a UDP socket made inside the namespace (setns on a helper thread).
+  int echoes = 0;
+  std::thread host([&] {
+    int nsfd = ::open(("/run/netns/" + ns.name()).c_str(), O_RDONLY | O_CLOEXEC);
+    if (nsfd < 0 || ::setns(nsfd, CLONE_NEWNET) != 0) return;
+    ::close(nsfd);
+    int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sockaddr_in guest{};
+    guest.sin_family = AF_INET;
+    guest.sin_port = htons(7);
+    guest.sin_addr.s_addr = htonl(0x0a000002);
+    for (int i = 0; i < 3; ++i) {
+      const std::string msg = "kindling echo " + std::to_string(i);
+      for (int attempt = 0; attempt < 3; ++attempt) {
+        ::sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&guest), sizeof(guest));
+        char buf[256];
+        ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+        if (n > 0 && std::string(buf, static_cast<size_t>(n)) == msg) {
+          ++echoes;
+          break;
+        }
+      }
+    }
+    ::close(fd);
+  });
+  host.join();
+  auto code = vmm.wait(kGuestDeadline);
+  GuestRun run{code.value_or(-1), vmm.stdout_text(), vmm.stderr_text()};
+  EXPECT_EQ(echoes, 3);
+  expect_passed(run, "virtio_net", 3);
+  EXPECT_NE(run.serial.find("KT INFO answered arp"), std::string::npos) << run.serial;
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 
 namespace kt::virtio {
 
-constexpr uint32_t kDeviceBlock = 2, kDeviceEntropy = 4, kDeviceVsock = 19;
+constexpr uint32_t kDeviceNet = 1, kDeviceBlock = 2, kDeviceEntropy = 4, kDeviceVsock = 19;
 constexpr uint64_t kFVersion1 = 1ull << 32, kFEventIdx = 1ull << 29, kFIndirect = 1ull << 28;
 constexpr uint32_t kStatusAck = 1, kStatusDriver = 2, kStatusDriverOk = 4, kStatusFeaturesOk = 8,
                    kStatusNeedsReset = 0x40, kStatusFailed = 0x80;
