@@ -100,7 +100,43 @@ TEST_F(NetTest, OversizedFrameIsDroppedAndWritableTxChainFails) {
   EXPECT_EQ(dev_->tx_dropped(), 1u);
   EXPECT_EQ(failure, "");
   tx(100, kVirtqDescFWrite);
-  EXPECT_NE(failure.find("malformed virtio-net TX chain"), std::string::npos) << failure;
+  EXPECT_NE(failure.find("TX chain has device-writable buffers"), std::string::npos) << failure;
+}
+
+// An indirect table may hold 32768 descriptors; the device takes at most
+// kNetMaxSegments per frame, so readv/writev never get an unbounded iovec array.
+TEST(NetFrame, ChainsAreBoundedAndTyped) {
+  DescriptorChain tx;
+  for (size_t i = 0; i <= kNetMaxSegments; ++i) tx.readable.push_back({0x1000 + i, 1});
+  tx.readable_bytes = tx.readable.size();
+  auto too_many = parse_net_tx(tx);
+  ASSERT_FALSE(too_many);
+  EXPECT_NE(too_many.error().message.find("at most 256"), std::string::npos) << too_many.error().message;
+  tx.readable.pop_back();
+  tx.readable_bytes = tx.readable.size();
+  auto ok = parse_net_tx(tx);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->len, kNetMaxSegments - kVirtioNetHdrSize);
+  EXPECT_EQ(ok->frame.size(), kNetMaxSegments - kVirtioNetHdrSize);  // the header's 12 one-byte buffers skipped
+  EXPECT_EQ(ok->frame.front().addr, 0x1000u + kVirtioNetHdrSize);
+
+  DescriptorChain header_only;
+  header_only.readable = {{0x1000, kVirtioNetHdrSize}};
+  header_only.readable_bytes = kVirtioNetHdrSize;
+  EXPECT_TRUE(parse_net_tx(header_only)->drop);
+
+  DescriptorChain rx;
+  rx.writable = {{0x2000, 10}, {0x3000, 100000}};
+  rx.writable_bytes = 100010;
+  auto space = parse_net_rx(rx);
+  ASSERT_TRUE(space);
+  EXPECT_EQ(space->capacity, kMaxFrame);  // never more than one frame's room
+  ASSERT_EQ(space->frame.size(), 1u);
+  EXPECT_EQ(space->frame[0].addr, 0x3000u + 2);  // the header spans both buffers
+  EXPECT_EQ(space->frame[0].len, kMaxFrame);
+  rx.readable = {{0x4000, 1}};
+  rx.readable_bytes = 1;
+  EXPECT_FALSE(parse_net_rx(rx));
 }
 
 TEST_F(NetTest, ConfigSpaceHoldsTheMac) {

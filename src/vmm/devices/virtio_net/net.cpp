@@ -15,17 +15,13 @@
 namespace kindling::vmm {
 namespace {
 
-// iovecs over `bufs` minus their first `skip` bytes.
-std::vector<iovec> iovecs_after(const GuestMemory& mem, const std::vector<GuestBuffer>& bufs, uint64_t skip) {
+// iovecs over buffers the parser already checked against guest memory.
+std::vector<iovec> iovecs(const GuestMemory& mem, const std::vector<GuestBuffer>& bufs) {
   std::vector<iovec> out;
+  out.reserve(bufs.size());
   for (const GuestBuffer& b : bufs) {
-    if (skip >= b.len) {
-      skip -= b.len;
-      continue;
-    }
-    auto s = mem.slice(b.addr + skip, b.len - skip);  // inside a checked buffer
+    auto s = mem.slice(b.addr, b.len);
     if (s) out.push_back({s->data(), s->size()});
-    skip = 0;
   }
   return out;
 }
@@ -94,12 +90,12 @@ void VirtioNet::process_tx() {
     if (!next) return fail(next.error().message);
     if (!*next) return;
     const DescriptorChain& c = **next;
-    if (!c.writable.empty() || c.readable_bytes < kVirtioNetHdrSize) return fail("malformed virtio-net TX chain");
-    const uint64_t frame = c.readable_bytes - kVirtioNetHdrSize;
-    if (frame == 0 || frame > kMaxFrame) {
+    auto frame = parse_net_tx(c);
+    if (!frame) return fail(frame.error().message);
+    if (frame->drop) {
       ++tx_dropped_;  // a frame no tap would take: dropped, like a NIC would
     } else {
-      std::vector<iovec> iov = iovecs_after(*mem_, c.readable, kVirtioNetHdrSize);
+      std::vector<iovec> iov = iovecs(*mem_, frame->frame);
       ssize_t n = ::writev(tap_.get(), iov.data(), static_cast<int>(iov.size()));
       if (n < 0) ++tx_dropped_;  // tap full or down: dropped
     }
@@ -114,23 +110,16 @@ void VirtioNet::fill_rx() {
     if (!next) return fail(next.error().message);
     if (!*next) return;  // no buffers: the driver's next RX kick brings us back
     const DescriptorChain& c = **next;
-    if (c.writable_bytes < kVirtioNetHdrSize + 14) return fail("virtio-net RX buffer too small for a frame");
-    std::vector<iovec> iov = iovecs_after(*mem_, c.writable, kVirtioNetHdrSize);
+    auto space = parse_net_rx(c);
+    if (!space) return fail(space.error().message);
+    std::vector<iovec> iov = iovecs(*mem_, space->frame);
     ssize_t n = ::readv(tap_.get(), iov.data(), static_cast<int>(iov.size()));
     if (n <= 0) {
       tap_readable_ = false;  // EAGAIN (edge-triggered: the next frame wakes us)
       rx.undo_pop();
       return;
     }
-    uint8_t hdr[kVirtioNetHdrSize] = {};
-    hdr[10] = 1;  // num_buffers
-    size_t done = 0;
-    for (const GuestBuffer& b : c.writable) {
-      size_t k = std::min<size_t>(b.len, sizeof(hdr) - done);
-      if (auto s = mem_->write(b.addr, std::span<const uint8_t>(hdr + done, k)); !s) return fail(s.error().message);
-      done += k;
-      if (done == sizeof(hdr)) break;
-    }
+    if (auto s = write_net_rx_header(*mem_, c); !s) return fail(s.error().message);
     if (auto s = rx.add_used(c.head, static_cast<uint32_t>(kVirtioNetHdrSize + n)); !s) return fail(s.error().message);
   }
 }

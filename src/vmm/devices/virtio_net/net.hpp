@@ -2,6 +2,7 @@
 // or mergeable RX buffers), so every frame is a plain Ethernet frame behind
 // a 12-byte virtio_net_hdr that we strip on TX and write zeroed on RX. Frames
 // move with readv/writev between the tap and guest memory: no host buffer.
+// Chains are parsed and bounded by frame.* (fuzz target vmm_fuzz_net_frame).
 #pragma once
 
 #include <array>
@@ -10,12 +11,11 @@
 
 #include "common/unique_fd.hpp"
 #include "vmm/devices/virtio_mmio/virtio_device.hpp"
+#include "vmm/devices/virtio_net/frame.hpp"
 
 namespace kindling::vmm {
 
 inline constexpr uint64_t kVirtioNetFMac = 1ull << 5;
-inline constexpr uint32_t kVirtioNetHdrSize = 12;  // virtio 1.x header without mergeable buffers
-inline constexpr uint32_t kMaxFrame = 65535;
 
 class VirtioNet : public VirtioDeviceBase {
  public:
