@@ -3,7 +3,14 @@
 #include "vmm/devices/virtio_vsock/vsock.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "common/unique_fd.hpp"
 
 namespace kindling::vmm {
 namespace {
@@ -55,6 +62,23 @@ class VsockTest : public ::testing::Test {
     return h;
   }
 
+  // Ops of the packets the device put in RX buffers, one 4 KiB buffer at a time.
+  std::vector<VsockHeader> drain_rx(int max) {
+    std::vector<VsockHeader> out;
+    for (int i = 0; i < max; ++i) {
+      const uint16_t before = *mem.read_obj<uint16_t>(kRxUsed + 2);
+      post_rx();
+      if (*mem.read_obj<uint16_t>(kRxUsed + 2) == before) {
+        --rx_;  // not taken: withdraw it so the ring stays within its size
+        (void)mem.write_obj<uint16_t>(kRxAvail + 2, rx_);
+        break;
+      }
+      out.push_back(mem.read_obj<VsockHeader>(kRxBuf).value());
+    }
+    return out;
+  }
+  uint16_t tx_used() { return *mem.read_obj<uint16_t>(kTxUsed + 2); }
+
   GuestMemory mem = GuestMemory::create(1 << 20).value();
   std::string path_;
   std::shared_ptr<VirtioVsock> dev_;
@@ -90,6 +114,64 @@ TEST_F(VsockTest, SpoofedSourceCidIsReset) {
   send(h, 0);
   post_rx();
   EXPECT_EQ(mem.read_obj<VsockHeader>(kRxBuf).value().op, kVsockOpRst);
+}
+
+// Each refused packet owes the guest an RST; a guest that never posts RX
+// buffers must not make that queue grow: TX stops being consumed at
+// kMaxControlPackets and resumes as RX buffers take the answers.
+TEST_F(VsockTest, ControlPacketsOwedToAGuestThatNeverReadsAreBounded) {
+  const size_t limit = VirtioVsock::kMaxControlPackets;
+  for (size_t i = 0; i < limit + 8; ++i) send(hdr(kVsockOpRw, 8), 8);
+  EXPECT_EQ(failure, "");
+  EXPECT_EQ(tx_used(), limit);  // the last 8 wait in the ring, within its 16 entries
+  post_rx();
+  EXPECT_EQ(mem.read_obj<VsockHeader>(kRxBuf).value().op, kVsockOpRst);
+  EXPECT_EQ(tx_used(), limit + 1);  // one answer out, one more packet in
+  EXPECT_EQ(failure, "");
+}
+
+// A guest that ignores the credit we advertise (kBufAlloc) while the host
+// side does not read: what the socket cannot take is buffered only up to
+// kBufAlloc, then the connection is reset. The device itself keeps working.
+TEST_F(VsockTest, GuestOverrunningItsCreditIsResetNotBuffered) {
+  const std::string listen_path = path_ + "_5000";
+  ::unlink(listen_path.c_str());
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, listen_path.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);  // never accepted: nobody reads
+  auto loop = DeviceEventLoop::create().value();  // not started: registrations only
+  ASSERT_TRUE(dev_->start_backend(*loop));
+
+  send(hdr(kVsockOpRequest), 0);
+  std::vector<VsockHeader> got = drain_rx(4);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].op, kVsockOpResponse);
+  EXPECT_EQ(got[0].buf_alloc, VirtioVsock::kBufAlloc);
+
+  constexpr uint32_t kChunk = 32 * 1024;
+  std::vector<uint8_t> payload(kChunk, 0x5a);
+  ASSERT_TRUE(mem.write(kPkt + sizeof(VsockHeader), payload));
+  bool reset = false;
+  uint64_t sent = 0;
+  // Socket buffer plus kBufAlloc is well under 4 MiB.
+  for (int i = 0; i < 128 && !reset; ++i) {
+    send(hdr(kVsockOpRw, kChunk), kChunk);
+    sent += kChunk;
+    for (const VsockHeader& h : drain_rx(4)) reset |= h.op == kVsockOpRst && h.src_port == 5000 && h.dst_port == 1000;
+  }
+  EXPECT_TRUE(reset) << "no reset after " << sent << " bytes";
+  EXPECT_GT(sent, VirtioVsock::kBufAlloc);  // buffering did happen first
+  EXPECT_EQ(failure, "");
+  // The connection is gone: more data for it is answered with a reset.
+  send(hdr(kVsockOpRw, 8), 8);
+  got = drain_rx(4);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].op, kVsockOpRst);
+  dev_.reset();
+  ::unlink(listen_path.c_str());
 }
 
 TEST(VsockPacket, ParserRefusesShortAndWritableChains) {
