@@ -19,9 +19,11 @@ namespace kindling::vmm {
 namespace {
 
 void add_slot(std::vector<VirtioSlot>& slots, std::string name, std::shared_ptr<VirtioDevice> device,
-              std::shared_ptr<RateLimiter> limiter = {}) {
+              std::vector<std::shared_ptr<RateLimiter>> limiters = {}) {
   VirtioSlot s;
-  s.limiter = std::move(limiter);
+  for (auto& l : limiters) {
+    if (l) s.limiters.push_back(std::move(l));
+  }
   s.name = std::move(name);
   s.mmio_base = layout::kVirtioMmioBase + slots.size() * layout::kVirtioMmioWindow;
   s.irq = layout::kFirstVirtioIrq + static_cast<uint32_t>(slots.size());
@@ -48,7 +50,7 @@ Result<VirtioDevices> VirtioDevices::create(const VmResources& res) {
     KINDLING_TRY(limiter, make_limiter(drive.rate_limiter));
     KINDLING_TRY(block, VirtioBlock::open(drive.path_on_host, drive.is_read_only, drive.cache_type == "Writeback",
                                           drive.drive_id, admit_through(limiter)));
-    add_slot(d.slots_, "block:" + drive.drive_id, block, limiter);
+    add_slot(d.slots_, "block:" + drive.drive_id, block, {limiter});
     if (drive.is_root_device) {
       d.root_arg_ = drive.partuuid ? " root=PARTUUID=" + *drive.partuuid : std::string(" root=/dev/vda");
       d.root_arg_ += drive.is_read_only ? " ro" : " rw";
@@ -57,8 +59,10 @@ Result<VirtioDevices> VirtioDevices::create(const VmResources& res) {
   for (const NetworkInterfaceConfig& n : res.network_interfaces) {
     std::optional<std::array<uint8_t, 6>> mac;
     if (n.guest_mac) mac = parse_mac(*n.guest_mac);
-    KINDLING_TRY(net, VirtioNet::open_tap(n.host_dev_name, mac));
-    add_slot(d.slots_, "net:" + n.iface_id, net);
+    KINDLING_TRY(rx, make_limiter(n.rx_rate_limiter));
+    KINDLING_TRY(tx, make_limiter(n.tx_rate_limiter));
+    KINDLING_TRY(net, VirtioNet::open_tap(n.host_dev_name, mac, NetLimiters{rx, tx}));
+    add_slot(d.slots_, "net:" + n.iface_id, net, {rx, tx});
   }
   if (res.vsock) {
     KINDLING_TRY(vsock, VirtioVsock::create(res.vsock->guest_cid, res.vsock->uds_path));
@@ -66,7 +70,7 @@ Result<VirtioDevices> VirtioDevices::create(const VmResources& res) {
   }
   if (res.entropy) {
     KINDLING_TRY(limiter, make_limiter(res.entropy->rate_limiter));
-    add_slot(d.slots_, "rng", std::make_shared<VirtioEntropy>(admit_through(limiter)), limiter);
+    add_slot(d.slots_, "rng", std::make_shared<VirtioEntropy>(admit_through(limiter)), {limiter});
   }
   if (d.slots_.size() > kMaxVirtioDevices) return make_error("Too many virtio devices.");
   return d;
@@ -127,8 +131,7 @@ Status VirtioDevices::attach(KvmVm& vm, const GuestMemory& memory, DeviceBus& mm
       [[maybe_unused]] ssize_t n = ::write(fds[q], &one, sizeof(one));
     });
     if (auto st = s.device->start_backend(*loop_); !st) return st;
-    if (s.limiter) {
-      std::shared_ptr<RateLimiter> limiter = s.limiter;
+    for (const std::shared_ptr<RateLimiter>& limiter : s.limiters) {
       std::weak_ptr<VirtioDevice> weak = s.device;
       auto added = loop_->add(limiter->timer_fd(), EPOLLIN, [limiter, weak](uint32_t) {
         limiter->on_timer();

@@ -25,7 +25,7 @@ struct VirtioSlot {
   uint64_t mmio_base = 0;
   uint32_t irq = 0;
   std::shared_ptr<VirtioDevice> device;
-  std::shared_ptr<RateLimiter> limiter;  // its timer re-runs queue 0 when tokens are back
+  std::vector<std::shared_ptr<RateLimiter>> limiters;  // their timers re-run queue 0 when tokens are back
   std::shared_ptr<MmioTransport> transport;
   UniqueFd irq_event;
   std::vector<UniqueFd> queue_events;

@@ -352,10 +352,13 @@ Result<NetworkInterfaceConfig> parse_network_interface(const json& j, std::strin
     if (!ok) return make_error(fmt::format("Invalid guest MAC address `{}`.", *mac));
   }
   n.guest_mac = std::move(mac);
-  for (const char* rl : {"rx_rate_limiter", "tx_rate_limiter"}) {
-    if (j.contains(rl) && !j[rl].is_null()) {
-      return make_error(fmt::format("`{}` on network interfaces is not supported by kindling-vmm yet.", rl));
-    }
+  if (j.contains("rx_rate_limiter") && !j["rx_rate_limiter"].is_null()) {
+    KINDLING_TRY(r, parse_rate_limiter(j["rx_rate_limiter"]));
+    n.rx_rate_limiter = r;
+  }
+  if (j.contains("tx_rate_limiter") && !j["tx_rate_limiter"].is_null()) {
+    KINDLING_TRY(r, parse_rate_limiter(j["tx_rate_limiter"]));
+    n.tx_rate_limiter = r;
   }
   return n;
 }
@@ -479,7 +482,9 @@ json to_json(const VmResources& r) {
   out["network-interfaces"] = json::array();
   for (const auto& n : r.network_interfaces) {
     out["network-interfaces"].push_back({{"iface_id", n.iface_id}, {"host_dev_name", n.host_dev_name},
-                                         {"guest_mac", n.guest_mac ? json(*n.guest_mac) : json(nullptr)}});
+                                         {"guest_mac", n.guest_mac ? json(*n.guest_mac) : json(nullptr)},
+                                         {"rx_rate_limiter", limiter_json(n.rx_rate_limiter)},
+                                         {"tx_rate_limiter", limiter_json(n.tx_rate_limiter)}});
   }
   if (r.entropy) out["entropy"] = {{"rate_limiter", limiter_json(r.entropy->rate_limiter)}};
   if (r.vsock) out["vsock"] = {{"guest_cid", r.vsock->guest_cid}, {"uds_path", r.vsock->uds_path}};

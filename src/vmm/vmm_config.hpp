@@ -84,6 +84,8 @@ struct NetworkInterfaceConfig {
   std::string iface_id;
   std::string host_dev_name;             // an existing tap
   std::optional<std::string> guest_mac;  // "06:00:0a:00:00:02"; absent: the guest picks one
+  std::optional<RateLimiterConfig> rx_rate_limiter;  // frames from the tap to the guest
+  std::optional<RateLimiterConfig> tx_rate_limiter;  // frames from the guest to the tap
 };
 
 struct VsockConfig {

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 
 namespace kindling::vmm {
@@ -17,11 +18,13 @@ constexpr uint64_t kFrame = 0x10000, kRxBuf = 0x20000;
 
 class NetTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { start(); }
+  void start(NetLimiters limiters = {}) {
+    if (peer_ >= 0) ::close(peer_);
     int sv[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
     peer_ = sv[1];
-    dev_ = std::make_shared<VirtioNet>(UniqueFd(sv[0]), std::array<uint8_t, 6>{6, 0, 10, 0, 0, 2});
+    dev_ = std::make_shared<VirtioNet>(UniqueFd(sv[0]), std::array<uint8_t, 6>{6, 0, 10, 0, 0, 2}, std::move(limiters));
     VirtioActivation a;
     a.memory = &mem;
     a.acked_features = kVirtioFVersion1 | kVirtioNetFMac;
@@ -49,6 +52,15 @@ class NetTest : public ::testing::Test {
   std::string failure;
   uint16_t tx_ = 0, rx_ = 0;
 };
+
+// 100 bytes per second on a fake clock the test moves.
+std::shared_ptr<RateLimiter> hundred_bytes_per_second(std::atomic<int64_t>& now_us) {
+  RateLimiterConfig c;
+  c.bandwidth = TokenBucketConfig{100, 0, 1000};
+  return RateLimiter::create(c, [&now_us] { return now_us.load(); }).value();
+}
+
+uint16_t used_idx(const GuestMemory& mem, uint64_t used_ring) { return *mem.read_obj<uint16_t>(used_ring + 2); }
 
 TEST_F(NetTest, FramesPassBothWaysWithoutTheHeader) {
   std::memset(mem.slice(kFrame, 12)->data(), 0, 12);
@@ -137,6 +149,57 @@ TEST(NetFrame, ChainsAreBoundedAndTyped) {
   rx.readable = {{0x4000, 1}};
   rx.readable_bytes = 1;
   EXPECT_FALSE(parse_net_rx(rx));
+}
+
+TEST_F(NetTest, TxLimiterLeavesFramesInTheRingUntilTokensReturn) {
+  std::atomic<int64_t> now{0};
+  auto limiter = hundred_bytes_per_second(now);
+  start(NetLimiters{nullptr, limiter});
+  char buf[2048];
+  tx(12 + 60);  // 60 of the 100 bytes
+  EXPECT_EQ(::recv(peer_, buf, sizeof(buf), 0), 60);
+  tx(12 + 60);  // 40 left: over budget
+  EXPECT_EQ(::recv(peer_, buf, sizeof(buf), 0), -1) << "sent despite the limiter";
+  EXPECT_EQ(used_idx(mem, kTxUsed), 1) << "a throttled frame must stay in the guest's ring";
+  EXPECT_EQ(limiter->throttled_total(), 1u);
+  now = 1'000'000;
+  dev_->queue_notify(0);  // what the limiter's timer does
+  EXPECT_EQ(::recv(peer_, buf, sizeof(buf), 0), 60);
+  EXPECT_EQ(used_idx(mem, kTxUsed), 2);
+  EXPECT_EQ(failure, "");
+}
+
+// A tap frame's length is known once read: the frame over budget is read
+// into the guest's buffer but held back from the used ring, and nothing
+// more is read from the tap until tokens return.
+TEST_F(NetTest, RxLimiterHoldsAReadFrameUntilTokensReturn) {
+  std::atomic<int64_t> now{0};
+  auto limiter = hundred_bytes_per_second(now);
+  start(NetLimiters{limiter, nullptr});
+  auto loop = DeviceEventLoop::create().value();
+  ASSERT_TRUE(dev_->start_backend(*loop));
+  loop->start({});
+  post_rx(2048);
+  post_rx(2048);
+  post_rx(2048);
+  dev_->queue_notify(0);
+  std::string frame(64, 'f');
+  ASSERT_EQ(::send(peer_, frame.data(), frame.size(), 0), 64);
+  for (int i = 0; i < 200 && used_idx(mem, kRxUsed) == 0; ++i) ::usleep(10'000);
+  ASSERT_EQ(used_idx(mem, kRxUsed), 1);
+  ASSERT_EQ(::send(peer_, frame.data(), frame.size(), 0), 64);  // 36 tokens left
+  ASSERT_EQ(::send(peer_, frame.data(), frame.size(), 0), 64);
+  ::usleep(200'000);
+  EXPECT_EQ(used_idx(mem, kRxUsed), 1) << "delivered despite the limiter";
+  now = 1'000'000;
+  dev_->queue_notify(0);  // what the limiter's timer does: the held frame goes
+  EXPECT_EQ(used_idx(mem, kRxUsed), 2);
+  now = 2'000'000;
+  dev_->queue_notify(0);  // and the next one is read
+  EXPECT_EQ(used_idx(mem, kRxUsed), 3);
+  loop->stop();
+  EXPECT_EQ(*mem.read_obj<uint32_t>(kRxUsed + 4 + 8 * 1 + 4), 12u + 64u);
+  EXPECT_EQ(failure, "");
 }
 
 TEST_F(NetTest, ConfigSpaceHoldsTheMac) {

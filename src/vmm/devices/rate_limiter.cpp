@@ -43,6 +43,14 @@ bool TokenBucket::try_consume(uint64_t n, int64_t now_us) {
   return true;
 }
 
+void TokenBucket::take(uint64_t n, int64_t now_us) {
+  refill(now_us);
+  double need = static_cast<double>(n);
+  const double from_burst = std::min(burst_, need);
+  burst_ -= from_burst;
+  tokens_ -= need - from_burst;
+}
+
 int64_t TokenBucket::wait_us(uint64_t n, int64_t now_us) {
   refill(now_us);
   const double need = std::min(std::max(0.0, static_cast<double>(n) - burst_), size_) - tokens_;
@@ -79,6 +87,10 @@ bool RateLimiter::consume(uint64_t bytes) {
   spec.it_value.tv_nsec = (wait % 1'000'000) * 1000;
   ::timerfd_settime(timer_.get(), 0, &spec, nullptr);
   return false;
+}
+
+void RateLimiter::charge(uint64_t bytes) {
+  if (bandwidth_ && bytes) bandwidth_->take(bytes, now_());
 }
 
 void RateLimiter::on_timer() {

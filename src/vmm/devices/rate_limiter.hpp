@@ -25,6 +25,7 @@ class TokenBucket {
   // bucket passes once the bucket is full and leaves a debt, so it is slowed
   // but never starved.
   bool try_consume(uint64_t n, int64_t now_us);
+  void take(uint64_t n, int64_t now_us);  // unconditionally, burst first; may leave a debt
   // Microseconds until try_consume(n) could succeed (0: now).
   int64_t wait_us(uint64_t n, int64_t now_us);
 
@@ -45,6 +46,10 @@ class RateLimiter {
   // One operation carrying `bytes`: true to go ahead (tokens taken); false
   // when throttled, with the timer armed for when it could pass.
   bool consume(uint64_t bytes);
+  // Takes `bytes` from the bandwidth bucket whatever it holds, leaving a
+  // debt the next consume() waits out. For work whose size is known only
+  // once done: a tap's next frame is read before anyone knows its length.
+  void charge(uint64_t bytes);
   int timer_fd() const { return timer_.get(); }
   void on_timer();  // drains the timerfd; the caller then retries
   uint64_t throttled_total() const { return throttled_; }

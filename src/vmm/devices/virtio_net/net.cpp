@@ -45,7 +45,8 @@ std::optional<std::array<uint8_t, 6>> parse_mac(const std::string& text) {
   return mac;
 }
 
-Result<std::shared_ptr<VirtioNet>> VirtioNet::open_tap(const std::string& name, std::optional<std::array<uint8_t, 6>> mac) {
+Result<std::shared_ptr<VirtioNet>> VirtioNet::open_tap(const std::string& name, std::optional<std::array<uint8_t, 6>> mac,
+                                                       NetLimiters limiters) {
   if (name.empty() || name.size() >= IFNAMSIZ) return make_error(fmt::format("Invalid tap name `{}`.", name));
   UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) return make_error(fmt::format("Cannot open /dev/net/tun: {}", std::strerror(errno)));
@@ -55,7 +56,7 @@ Result<std::shared_ptr<VirtioNet>> VirtioNet::open_tap(const std::string& name, 
   if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0) {
     return make_error(fmt::format("Could not open the tap device `{}`: {}", name, std::strerror(errno)));
   }
-  return std::make_shared<VirtioNet>(std::move(fd), mac);
+  return std::make_shared<VirtioNet>(std::move(fd), mac, std::move(limiters));
 }
 
 void VirtioNet::read_config(uint64_t offset, std::span<uint8_t> data) const {
@@ -74,8 +75,9 @@ Status VirtioNet::start_backend(DeviceEventLoop& loop) {
   });
 }
 
-void VirtioNet::process_queue(uint16_t queue_index) {
-  if (queue_index == 1) process_tx();
+void VirtioNet::process_queue(uint16_t) {
+  // Any notification may be a limiter's timer: both directions retry.
+  process_tx();
   if (!usable()) return;
   fill_rx();  // a TX kick or new RX buffers may both let waiting frames in
   if (!usable()) return;
@@ -92,6 +94,10 @@ void VirtioNet::process_tx() {
     const DescriptorChain& c = **next;
     auto frame = parse_net_tx(c);
     if (!frame) return fail(frame.error().message);
+    if (!frame->drop && limiters_.tx && !limiters_.tx->consume(frame->len)) {
+      tx.undo_pop();  // stays in the guest's ring until the limiter's timer
+      return;
+    }
     if (frame->drop) {
       ++tx_dropped_;  // a frame no tap would take: dropped, like a NIC would
     } else {
@@ -103,8 +109,21 @@ void VirtioNet::process_tx() {
   }
 }
 
+bool VirtioNet::release_held_rx() {
+  if (!rx_held_) return true;
+  if (!limiters_.rx->consume(rx_held_->len - kVirtioNetHdrSize)) return false;
+  const HeldFrame f = *rx_held_;
+  rx_held_.reset();
+  if (auto s = queues_[0].add_used(f.head, f.len); !s) {
+    fail(s.error().message);
+    return false;
+  }
+  return true;
+}
+
 void VirtioNet::fill_rx() {
   Virtqueue& rx = queues_[0];
+  if (!release_held_rx()) return;
   while (tap_readable_) {
     auto next = rx.pop();
     if (!next) return fail(next.error().message);
@@ -120,7 +139,12 @@ void VirtioNet::fill_rx() {
       return;
     }
     if (auto s = write_net_rx_header(*mem_, c); !s) return fail(s.error().message);
-    if (auto s = rx.add_used(c.head, static_cast<uint32_t>(kVirtioNetHdrSize + n)); !s) return fail(s.error().message);
+    const uint32_t used = static_cast<uint32_t>(kVirtioNetHdrSize + n);
+    if (limiters_.rx && !limiters_.rx->consume(static_cast<uint64_t>(n))) {
+      rx_held_ = HeldFrame{c.head, used};  // at most one frame held: nothing more is read meanwhile
+      return;
+    }
+    if (auto s = rx.add_used(c.head, used); !s) return fail(s.error().message);
   }
 }
 

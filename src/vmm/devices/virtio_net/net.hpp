@@ -3,6 +3,10 @@
 // a 12-byte virtio_net_hdr that we strip on TX and write zeroed on RX. Frames
 // move with readv/writev between the tap and guest memory: no host buffer.
 // Chains are parsed and bounded by frame.* (fuzz target vmm_fuzz_net_frame).
+// Rate limiters as in Firecracker: a TX frame over budget stays in the
+// guest's ring; an RX frame is read into the guest's buffer first (its
+// length is unknown until then) and held back from the used ring until the
+// budget allows. Either limiter's timer re-runs both directions.
 #pragma once
 
 #include <array>
@@ -10,6 +14,7 @@
 #include <string>
 
 #include "common/unique_fd.hpp"
+#include "vmm/devices/rate_limiter.hpp"
 #include "vmm/devices/virtio_mmio/virtio_device.hpp"
 #include "vmm/devices/virtio_net/frame.hpp"
 
@@ -17,12 +22,18 @@ namespace kindling::vmm {
 
 inline constexpr uint64_t kVirtioNetFMac = 1ull << 5;
 
+struct NetLimiters {
+  std::shared_ptr<RateLimiter> rx;  // null: unlimited
+  std::shared_ptr<RateLimiter> tx;
+};
+
 class VirtioNet : public VirtioDeviceBase {
  public:
   // Opens the existing tap `host_dev_name` (IFF_TAP | IFF_NO_PI).
   static Result<std::shared_ptr<VirtioNet>> open_tap(const std::string& host_dev_name,
-                                                     std::optional<std::array<uint8_t, 6>> mac);
-  VirtioNet(UniqueFd tap, std::optional<std::array<uint8_t, 6>> mac) : tap_(std::move(tap)), mac_(mac) {}
+                                                     std::optional<std::array<uint8_t, 6>> mac, NetLimiters limiters = {});
+  VirtioNet(UniqueFd tap, std::optional<std::array<uint8_t, 6>> mac, NetLimiters limiters = {})
+      : tap_(std::move(tap)), mac_(mac), limiters_(std::move(limiters)) {}
 
   uint32_t device_type() const override { return kVirtioNet; }
   uint64_t device_features() const override {
@@ -36,13 +47,21 @@ class VirtioNet : public VirtioDeviceBase {
 
  protected:
   void process_queue(uint16_t queue_index) override;
+  void on_reset() override { rx_held_.reset(); }
 
  private:
+  struct HeldFrame {
+    uint16_t head;
+    uint32_t len;  // header included
+  };
   void process_tx();
   void fill_rx();
+  bool release_held_rx();  // false while the RX limiter still holds the frame
 
   UniqueFd tap_;
   std::optional<std::array<uint8_t, 6>> mac_;
+  NetLimiters limiters_;
+  std::optional<HeldFrame> rx_held_;  // read into guest memory, not yet used: over the RX budget
   bool tap_readable_ = false;
   uint64_t tx_dropped_ = 0;
 };
