@@ -106,7 +106,7 @@ def block_run(vmm, guest, tmp, disk_mib):
     v = Vmm(vmm, boot_config(guest, {"drives": [{"drive_id": "bench", "path_on_host": disk, "is_root_device": True,
                                                  "is_read_only": False, "cache_type": "Writeback"}]}), tmp)
     out = {}
-    for phase in ("write", "flush", "read", "read4k", "getid", "mmio"):
+    for phase in ("write", "flush", "read", "read4k", "getid", "mmio", "compute"):
         t0, _ = v.wait_line(f"KT INFO bench {phase} start")
         t1, line = v.wait_line(f"KT INFO bench {phase} done")
         out[phase] = (t1 - t0, int(line.split()[-1]) if line.split()[-1].isdigit() else 0)
@@ -211,7 +211,7 @@ def main():
     a = ap.parse_args()
     vmm = os.path.join(a.build_dir, "src/vmm/kindling-vmm")
     guests = os.path.join(a.build_dir, "tests/guests")
-    blk = {k: [] for k in ("write", "flush", "read", "read4k", "getid", "mmio")}
+    blk = {k: [] for k in ("write", "flush", "read", "read4k", "getid", "mmio", "compute")}
     vs = {k: [] for k in ("rtt_p50_us", "rtt_p99_us", "h2g_MBps", "g2h_MBps")}
     load0 = open("/proc/loadavg").read().split()[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -248,6 +248,7 @@ def main():
         f"| scattered 4 KiB reads, queue depth 1 (µs per read) | {span(per_op_us('read4k', 2000), '{:.1f}')} |",
         f"| GET_ID, no file I/O (µs per request) | {span(per_op_us('getid', 2000), '{:.1f}')} |",
         f"| one MMIO register read, a bare VM exit to the VMM (µs) | {span(per_op_us('mmio', 2000), '{:.1f}')} |",
+        f"| guest code alone: one iteration of a 4-instruction loop, no exit (ns) | {span([x * 1e3 for x in per_op_us('compute', 100000)], '{:.0f}')} |",
         "",
         "## vsock (Firecracker's Unix-socket protocol, host client in Python)",
         "",
