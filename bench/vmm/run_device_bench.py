@@ -4,7 +4,8 @@
 Boots the bench guests of tests/guests under kindling-vmm (config file, no API):
   * block_bench.elf on a file-backed read-write drive: sequential write of the
     whole disk in 256 KiB requests, FLUSH (fdatasync, cache_type Writeback),
-    sequential read, 4 KiB reads at scattered offsets, GET_ID requests. The
+    sequential read, 4 KiB reads at scattered offsets, GET_ID requests, bare
+    MMIO register reads (one VM exit each), a loop of plain guest code. The
     guest prints a serial line before and after each phase; this script
     timestamps the lines as they arrive (the VMM writes serial bytes
     unbuffered), so a phase's time includes one serial line (~40 port exits).
