@@ -36,6 +36,7 @@ struct CommandLine {
   std::string metrics_path;
   std::string serial_out;
   bool no_seccomp = false;
+  bool no_ioeventfd = false;
 };
 
 // SIGTERM/SIGINT arrive through a signalfd so the loop handles them like any
@@ -100,6 +101,7 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-path", cl.metrics_path, "Write metrics (JSON lines) to this file or FIFO");
   app.add_option("--serial-out", cl.serial_out, "Guest serial output to this file instead of stdout (as PUT /serial)");
   app.add_flag("--no-seccomp", cl.no_seccomp, "Do not install the seccomp filters (debugging only)");
+  app.add_flag("--no-ioeventfd", cl.no_ioeventfd, "virtio notifications by MMIO exits even where KVM offers ioeventfd (testing)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -124,9 +126,13 @@ int main(int argc, char** argv) {
   Vmm::Options opts;
   opts.instance_id = cl.id;
   opts.metrics = &metrics;
+  opts.use_ioeventfd = !cl.no_ioeventfd;
   if (!cl.no_seccomp) {
     opts.vcpu_thread_setup = [] {
       if (auto s = install_seccomp_filter(SeccompThread::kVcpu); !s) spdlog::error("vCPU seccomp: {}", s.error().message);
+    };
+    opts.device_thread_setup = [] {
+      if (auto s = install_seccomp_filter(SeccompThread::kDevice); !s) spdlog::error("device seccomp: {}", s.error().message);
     };
   }
   Vmm vmm(opts);

@@ -1,5 +1,6 @@
 #include "vmm/seccomp_policy.hpp"
 
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -39,7 +40,17 @@ constexpr std::initializer_list<int> kApiOnly = {
     SCMP_SYS(rt_sigaction), SCMP_SYS(sigaltstack), SCMP_SYS(prctl), SCMP_SYS(sched_getaffinity),
     SCMP_SYS(statx), SCMP_SYS(fcntl), SCMP_SYS(shutdown), SCMP_SYS(dup), SCMP_SYS(pread64),
     // vCPU threads start under this filter and then narrow it with their own.
-    SCMP_SYS(seccomp),
+    SCMP_SYS(seccomp), SCMP_SYS(epoll_create1), SCMP_SYS(bind), SCMP_SYS(listen),
+};
+
+// The device thread: queue work and backend I/O (block files, vsock and tap
+// sockets, rate-limit timers). The API thread allows these too, because the
+// device thread may be started under its filter before narrowing to this one.
+constexpr std::initializer_list<int> kDeviceIo = {
+    SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(pread64), SCMP_SYS(pwrite64),
+    SCMP_SYS(preadv), SCMP_SYS(pwritev), SCMP_SYS(accept4), SCMP_SYS(socket), SCMP_SYS(connect),
+    SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(shutdown),
+    SCMP_SYS(fcntl), SCMP_SYS(timerfd_create), SCMP_SYS(timerfd_settime), SCMP_SYS(getsockopt), SCMP_SYS(readv),
 };
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -102,7 +113,10 @@ Status install_seccomp_filter(SeccompThread which) {
 #ifdef KINDLING_SANITIZER_RUNTIME
   if (s) s = add_all(ctx, kSanitizerRuntime);
 #endif
-  if (s && which == SeccompThread::kApi) {
+  if (s && which != SeccompThread::kVcpu) s = add_all(ctx, kDeviceIo);
+  if (s && which == SeccompThread::kDevice) {
+    // Device threads issue no ioctl at all.
+  } else if (s && which == SeccompThread::kApi) {
     s = add_all(ctx, kApiOnly);
     // ioctl: KVM's own (type 0xAE) and terminal probes from the logger.
     if (s && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, KVMIO << 8)) != 0) {
@@ -110,6 +124,10 @@ Status install_seccomp_filter(SeccompThread which) {
     }
     if (s && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, TCGETS)) != 0) {
       s = make_error("seccomp: cannot add the TCGETS rule");
+    }
+    // Attaching a virtio-net device to its tap at InstanceStart.
+    if (s && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, TUNSETIFF)) != 0) {
+      s = make_error("seccomp: cannot add the TUNSETIFF rule");
     }
   } else if (s) {
     if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, KVM_RUN)) != 0) {

@@ -9,7 +9,7 @@
 
 namespace kindling::vmm {
 
-enum class SeccompThread { kApi, kVcpu };
+enum class SeccompThread { kApi, kVcpu, kDevice };
 
 // Applies to the calling thread only (threads created later inherit it).
 Status install_seccomp_filter(SeccompThread which);
