@@ -165,6 +165,7 @@ for (const c of [1, 4, 16]) {
   const samples = [];
   const paths = { warm: 0, cold: 0 };
   let errors = 0;
+  const errorKinds = new Map(); // first line of each distinct error, counted
   const inflight = [];
   const t0 = now();
   for (let i = 0; i < seconds * rate; i++) {
@@ -177,14 +178,17 @@ for (const c of [1, 4, 16]) {
         paths[session.start]++;
         await cdpCall(session.cdpUrl, 'Target.createTarget').catch(() => {});
         await release(session.id);
-      } catch {
+      } catch (e) {
         errors++;
+        const kind = String(e.message).split('\n')[0].slice(0, 120);
+        errorKinds.set(kind, (errorKinds.get(kind) || 0) + 1);
       }
     })());
   }
   await Promise.all(inflight);
+  const kinds = [...errorKinds].map(([k, n]) => `${n}× ${k.replaceAll('|', '/')}`).join('; ');
   row(`sustained ${rate} creates/s for ${seconds} s (create latency)`, stats(samples),
-    `${paths.warm} warm, ${paths.cold} cold, ${errors} errors`);
+    `${paths.warm} warm, ${paths.cold} cold, ${errors} errors${kinds ? ': ' + kinds : ''}`);
 }
 
 // 6. Memory: PSS of idle standby machines and of an active session.

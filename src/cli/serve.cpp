@@ -33,6 +33,10 @@ struct ServeOptions {
   std::string public_url;
   std::string log_level = "info";
   int max_sessions = 16;
+  int key_max_sessions = 0;
+  double key_create_rate = 0;
+  double key_create_burst = 0;
+  int min_free_mib = 512;
   int default_timeout = 3600;
   int default_idle_timeout = 300;
   std::uint64_t memory_mib = 2048;
@@ -128,6 +132,10 @@ int run_serve(const ServeOptions& o) {
 
   control::SessionLimits limits;
   limits.max_live_sessions = o.max_sessions;
+  limits.min_available_memory_bytes = static_cast<std::uint64_t>(o.min_free_mib) << 20;
+  limits.per_key.max_live_sessions = o.key_max_sessions;
+  limits.per_key.creates_per_second = o.key_create_rate;
+  limits.per_key.create_burst = o.key_create_burst;
   limits.default_timeout_seconds = o.default_timeout;
   limits.default_idle_timeout_seconds = o.default_idle_timeout;
   limits.machine.memory_limit_bytes = o.memory_mib << 20;
@@ -200,6 +208,21 @@ void add_serve_command(CLI::App& app, std::shared_ptr<int> exit_code) {
   serve->add_option("--public-url", o->public_url, "Base URL handed to clients (default: from the Host header)");
   serve->add_option("--max-sessions", o->max_sessions, "Live sessions this host accepts")
       ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  serve->add_option("--key-max-sessions", o->key_max_sessions,
+                    "Live sessions one API key may hold; past it, create answers 429 (0: no limit)")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
+  serve->add_option("--key-create-rate", o->key_create_rate,
+                    "Creates per second one API key may make; past it, 429 (0: no limit)")
+      ->check(CLI::Range(0.0, 10000.0))
+      ->capture_default_str();
+  serve->add_option("--key-create-burst", o->key_create_burst,
+                    "Creates one API key may make at once within its rate (default: the rate, at least 1)")
+      ->check(CLI::Range(0.0, 10000.0));
+  serve->add_option("--min-free-mib", o->min_free_mib,
+                    "Host memory (MemAvailable) that must remain for a create to be accepted; below it, 503 (0: off)")
+      ->check(CLI::Range(0, 1 << 24))
       ->capture_default_str();
   serve->add_option("--default-timeout", o->default_timeout, "Default max lifetime (s)")
       ->check(CLI::Range(1, 86400))

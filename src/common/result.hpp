@@ -13,6 +13,9 @@ struct Error {
   // A stable, machine-readable kind ("not_found", "conflict", ...); empty
   // means an internal error. Callers at the edge map it to a status code.
   std::string code;
+  // For refusals that pass with time ("rate_limited", "capacity"): when to
+  // try again, in seconds; 0 if unknown.
+  int retry_after_seconds = 0;
 };
 
 template <typename T>

@@ -68,12 +68,15 @@ Result<ApiKeys> ApiKeys::setup(SessionStore& store, const std::string& data_dir,
   return keys;
 }
 
-bool ApiKeys::verify(std::string_view presented) const {
-  if (presented.empty() || presented.size() > 512) return false;
+std::optional<std::string> ApiKeys::identify(std::string_view presented) const {
+  if (presented.empty() || presented.size() > 512) return std::nullopt;
   auto hash = sha256_hex(presented);
-  bool match = false;
-  for (auto& h : hashes_) match |= constant_time_equal(h, hash);
-  return match;
+  const std::string* match = nullptr;
+  for (auto& h : hashes_) {
+    if (constant_time_equal(h, hash)) match = &h;  // no early exit: same time for every key
+  }
+  if (!match) return std::nullopt;
+  return match->substr(0, 16);
 }
 
 }  // namespace kindling::control

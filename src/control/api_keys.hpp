@@ -2,6 +2,7 @@
 // file of the data directory readable by its owner alone.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,7 +25,10 @@ class ApiKeys {
   static Result<ApiKeys> setup(SessionStore& store, const std::string& data_dir, const std::string& env_key,
                                Setup* how);
 
-  bool verify(std::string_view presented) const;
+  // The id of the key presented (a prefix of its hash, safe to log and to
+  // count limits by), or nullopt if it matches none.
+  std::optional<std::string> identify(std::string_view presented) const;
+  bool verify(std::string_view presented) const { return identify(presented).has_value(); }
 
  private:
   std::vector<std::string> hashes_;

@@ -4,6 +4,7 @@
 
 #include "common/log.hpp"
 #include "common/secrets.hpp"
+#include "node/host_memory.hpp"
 
 namespace kindling::control {
 
@@ -23,7 +24,7 @@ std::string describe_exit(const ap::BrowserExited& e) {
 SessionManager::SessionManager(asio::io_context& io, SessionStore& store, node::MachineBackend& backend,
                                node::MachineReaper& reaper, node::StandbyPool* pool, SessionLimits limits)
     : io_(io), store_(store), backend_(backend), reaper_(reaper), pool_(pool), limits_(std::move(limits)),
-      shutdown_poll_(io) {}
+      quota_(limits_.per_key), shutdown_poll_(io) {}
 
 SessionManager::~SessionManager() = default;
 
@@ -47,17 +48,45 @@ void SessionManager::persist(const SessionRecord& r) {
   if (auto st = store_.save(r); !st) spdlog::error("session {}: cannot save record: {}", r.id, st.error().message);
 }
 
+void SessionManager::log_event(LiveSession& s, std::string type, std::string detail, bool always) {
+  if (s.events_ >= kMaxEvents && !always) return;
+  SessionEvent e{++s.events_, unix_millis(), std::move(type), std::move(detail)};
+  if (auto st = store_.add_event(s.record_.id, e); !st)
+    spdlog::error("session {}: cannot log event: {}", s.record_.id, st.error().message);
+}
+
+Result<std::vector<SessionEvent>> SessionManager::events(const std::string& id) {
+  if (!live_.count(id)) {
+    auto found = store_.find(id);
+    if (!found) return found.error();
+    if (!*found) return make_error("no session " + id, "not_found");
+  }
+  return store_.events(id, static_cast<int>(kMaxEvents) + 8);
+}
+
 void SessionManager::create(const CreateSessionOptions& options, std::function<void(Result<SessionRecord>)> done) {
   auto requested_at = SteadyClock::now();
   if (shutting_down_) return done(make_error("server is shutting down", "unavailable"));
+  // The key's own limits first: they are what its holder can act on.
+  if (auto st = quota_.check_live(options.owner, live_count_for(options.owner)); !st) return done(st.error());
   if (static_cast<int>(live_count()) >= limits_.max_live_sessions)
     return done(make_error("host is at capacity (" + std::to_string(limits_.max_live_sessions) +
                                " live sessions); retry after a session ends",
                            "capacity"));
+  if (limits_.min_available_memory_bytes) {
+    auto available = node::available_memory_bytes();
+    if (available && *available < limits_.min_available_memory_bytes)
+      return done(make_error("host memory headroom exhausted (" + std::to_string(*available >> 20) +
+                                 " MiB available, " + std::to_string(limits_.min_available_memory_bytes >> 20) +
+                                 " MiB required); retry later",
+                             "capacity"));
+  }
+  if (auto st = quota_.take_create(options.owner, requested_at); !st) return done(st.error());
 
   auto s = std::shared_ptr<LiveSession>(new LiveSession(io_));
   s->requested_at_ = requested_at;
   s->token_ = random_token(32);
+  s->owner_ = options.owner;
   auto& r = s->record_;
   r.id = random_hex(12);
   r.status = SessionStatus::kStarting;
@@ -84,12 +113,14 @@ void SessionManager::create(const CreateSessionOptions& options, std::function<v
   if (pool_) {
     if (auto browser = pool_->take()) {
       r.start_path = "warm";
+      log_event(*s, "created", "warm start from the standby pool");
       r.timings.machine_acquired_ms = millis_between(requested_at, SteadyClock::now());
       return bind(s, std::move(*browser));
     }
   }
   r.start_path = "cold";
   persist(r);
+  log_event(*s, "created", "cold start: no standby browser");
   start_cold(s);
 }
 
@@ -139,6 +170,7 @@ void SessionManager::bind(const std::shared_ptr<LiveSession>& s, node::ReadyBrow
   node::await_exit(s->browser_.exit_watch, [this, weak](boost::system::error_code ec) {
     auto s = weak.lock();
     if (ec || !s || s->ending_) return;
+    log_event(*s, "crashed", "machine exited unexpectedly", true);
     end(s, SessionStatus::kFailed, "machine exited unexpectedly", close_code::kFailed);
   });
   node::AgentControl::Events events;
@@ -147,8 +179,10 @@ void SessionManager::bind(const std::shared_ptr<LiveSession>& s, node::ReadyBrow
     if (!s || s->ending_) return;
     if (e.exit_code && *e.exit_code == 0 && !e.signal)
       end(s, SessionStatus::kReleased, "browser closed by a client (Browser.close)", close_code::kReleased);
-    else
+    else {
+      log_event(*s, "crashed", "browser " + describe_exit(e), true);
       end(s, SessionStatus::kFailed, "browser " + describe_exit(e), close_code::kFailed);
+    }
   };
   events.on_failure = [this, weak](const std::string& why) {
     auto s = weak.lock();
@@ -191,6 +225,7 @@ void SessionManager::make_ready(const std::shared_ptr<LiveSession>& s) {
                r.start_path, *r.timings.ready_ms, r.machine_id, r.browser_version,
                ready.chromium_sandbox ? "on" : "OFF: " + ready.sandbox_note,
                r.identity.empty() ? "" : fmt::format(", identity applied at {:.1f} ms", *r.timings.identity_applied_ms));
+  log_event(*s, "ready", fmt::format("{} start, ready in {:.1f} ms", r.start_path, *r.timings.ready_ms));
   arm_idle_timer(s);
   if (auto cb = std::move(s->on_created_)) cb(r);
 }
@@ -210,6 +245,12 @@ void SessionManager::arm_idle_timer(const std::shared_ptr<LiveSession>& s) {
 std::size_t SessionManager::live_count() const {
   return static_cast<std::size_t>(
       std::count_if(live_.begin(), live_.end(), [](const auto& kv) { return !kv.second->ending_; }));
+}
+
+int SessionManager::live_count_for(const std::string& owner) const {
+  return static_cast<int>(std::count_if(live_.begin(), live_.end(), [&](const auto& kv) {
+    return !kv.second->ending_ && kv.second->owner_ == owner;
+  }));
 }
 
 Result<SessionRecord> SessionManager::get(const std::string& id) {
@@ -262,6 +303,7 @@ void SessionManager::attach(const std::shared_ptr<LiveSession>& s, const std::sh
   std::erase_if(s->clients_, [](const auto& w) { return w.expired(); });
   s->clients_.push_back(client);
   s->idle_timer_.cancel();
+  log_event(*s, "connected", std::to_string(s->clients_.size()) + " CDP client(s) connected");
 }
 
 void SessionManager::detach(const std::shared_ptr<LiveSession>& s, const SessionClient* client) {
@@ -269,6 +311,7 @@ void SessionManager::detach(const std::shared_ptr<LiveSession>& s, const Session
     auto c = w.lock();
     return !c || c.get() == client;
   });
+  if (!s->ending_) log_event(*s, "disconnected", std::to_string(s->clients_.size()) + " CDP client(s) connected");
   if (s->clients_.empty() && !s->ending_ && s->record_.status == SessionStatus::kReady) arm_idle_timer(s);
 }
 
@@ -287,6 +330,7 @@ void SessionManager::end(const std::shared_ptr<LiveSession>& s, SessionStatus st
   r.ended_at_ms = unix_millis();
   r.end_reason = reason;
   persist(r);
+  log_event(*s, std::string(to_string(status)), reason, true);
   spdlog::info("session {}: {} ({})", r.id, to_string(status), reason);
 
   s->lifetime_timer_.cancel();

@@ -54,6 +54,8 @@ class LiveSession {
   boost::asio::steady_timer lifetime_timer_;
   boost::asio::steady_timer idle_timer_;
   std::vector<std::weak_ptr<SessionClient>> clients_;
+  std::string owner_;  // API key id
+  std::int64_t events_ = 0;  // how many were logged
   std::function<void(Result<SessionRecord>)> on_created_;
   bool ending_ = false;
 };
@@ -74,6 +76,8 @@ class SessionManager {
   Result<SessionRecord> get(const std::string& id);
   Result<std::vector<SessionRecord>> list(bool include_ended);
   Result<SessionRecord> release(const std::string& id);
+  // What happened to a session, oldest first ("not_found" if unknown).
+  Result<std::vector<SessionEvent>> events(const std::string& id);
 
   // A ready session for the CDP proxy: errors "not_found", "conflict" (ended)
   // or "unavailable" (still starting).
@@ -90,6 +94,7 @@ class SessionManager {
   // Sessions not yet ended: a released session frees its slot at once, even
   // while its machine is still being reaped.
   std::size_t live_count() const;
+  int live_count_for(const std::string& owner) const;
   const node::StandbyPool* pool() const { return pool_; }
   const SessionLimits& limits() const { return limits_; }
 
@@ -102,6 +107,10 @@ class SessionManager {
   void end(const std::shared_ptr<LiveSession>& s, SessionStatus status, const std::string& reason, int close_code);
   void arm_idle_timer(const std::shared_ptr<LiveSession>& s);
   void persist(const SessionRecord& r);
+  // Logs an event; past kMaxEvents only the session's end is still logged,
+  // so a client reconnecting in a loop cannot grow the database unbounded.
+  void log_event(LiveSession& s, std::string type, std::string detail, bool always = false);
+  static constexpr std::int64_t kMaxEvents = 200;
   void poll_shutdown();
 
   boost::asio::io_context& io_;
@@ -110,6 +119,7 @@ class SessionManager {
   node::MachineReaper& reaper_;
   node::StandbyPool* pool_;
   SessionLimits limits_;
+  KeyQuota quota_;
   std::map<std::string, std::shared_ptr<LiveSession>> live_;
   bool shutting_down_ = false;
   std::function<void()> on_shutdown_done_;

@@ -4,7 +4,10 @@
 
 #include <cstdint>
 
+#include <string>
+
 #include "common/browser_identity.hpp"
+#include "control/key_quota.hpp"
 #include "node/machine.hpp"
 
 namespace kindling::control {
@@ -13,6 +16,7 @@ struct CreateSessionOptions {
   int timeout_seconds = 0;       // max lifetime; 0 = server default
   int idle_timeout_seconds = 0;  // no CDP client for this long ends it; 0 = default
   BrowserIdentity identity;      // empty: Chromium's defaults, nothing to apply
+  std::string owner;             // id of the API key that asked (per-key limits)
 };
 
 struct SessionLimits {
@@ -20,6 +24,10 @@ struct SessionLimits {
   int max_timeout_seconds = 24 * 3600;
   int default_idle_timeout_seconds = 300;
   int max_live_sessions = 16;     // host capacity guard; past it, create answers 503
+  // Host memory that must stay available (MemAvailable) for a create to be
+  // accepted; 0 = no check. Past it, create answers 503.
+  std::uint64_t min_available_memory_bytes = 0;
+  KeyQuotaConfig per_key;          // per-API-key session and create-rate limits (429)
   int ready_timeout_seconds = 45;  // machine start until Chromium answers CDP
   int identity_timeout_seconds = 10;  // apply_identity sent until the agent answers
   node::MachineSpec machine;       // limits applied to every machine (id set per session)

@@ -42,6 +42,10 @@ BrowserIdentity identity_from_json(const nlohmann::json& j) {
   return i;
 }
 
+nlohmann::json to_api_json(const SessionEvent& e) {
+  return {{"seq", e.seq}, {"at", iso8601_utc(e.at_ms)}, {"type", e.type}, {"detail", e.detail}};
+}
+
 nlohmann::json to_api_json(const SessionRecord& r) {
   using nlohmann::json;
   json timings = json::object();

@@ -52,6 +52,15 @@ struct SessionRecord {
   BrowserIdentity identity;  // what the session's browser was made to look like
 };
 
+// One thing that happened to a session, for GET /v1/sessions/{id}/events.
+struct SessionEvent {
+  std::int64_t seq = 0;    // 1, 2, ... per session
+  std::int64_t at_ms = 0;  // unix time
+  std::string type;        // created, ready, connected, disconnected, crashed, released, expired, failed
+  std::string detail;
+};
+nlohmann::json to_api_json(const SessionEvent& e);
+
 // The API's view of a record (without URLs, which the gateway adds).
 nlohmann::json to_api_json(const SessionRecord& r);
 

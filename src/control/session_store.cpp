@@ -106,7 +106,10 @@ Result<std::unique_ptr<SessionStore>> SessionStore::open(const std::string& path
                           "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, status TEXT NOT NULL, "
                           "created_at INTEGER NOT NULL, record TEXT NOT NULL)",
                           "CREATE INDEX IF NOT EXISTS sessions_by_status ON sessions(status, created_at)",
-                          "CREATE TABLE IF NOT EXISTS api_keys (hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL)"}) {
+                          "CREATE TABLE IF NOT EXISTS api_keys (hash TEXT PRIMARY KEY, created_at INTEGER NOT NULL)",
+                          "CREATE TABLE IF NOT EXISTS session_events (session_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+                          "at INTEGER NOT NULL, type TEXT NOT NULL, detail TEXT NOT NULL, "
+                          "PRIMARY KEY(session_id, seq))"}) {
     if (auto st = store->exec(sql); !st) return st.error();
   }
   return store;
@@ -134,6 +137,37 @@ Status SessionStore::save(const SessionRecord& record) {
   st.bind(4, to_db_json(record).dump());
   if (sqlite3_step(st.get()) != SQLITE_DONE) return make_error(std::string("database error: ") + sqlite3_errmsg(db_));
   return ok_status();
+}
+
+Status SessionStore::add_event(const std::string& session_id, const SessionEvent& event) {
+  Statement st(db_, "INSERT OR REPLACE INTO session_events(session_id, seq, at, type, detail) VALUES(?1, ?2, ?3, ?4, ?5)");
+  if (!st.ok()) return make_error(std::string("database error: ") + sqlite3_errmsg(db_));
+  st.bind(1, session_id);
+  st.bind(2, event.seq);
+  st.bind(3, event.at_ms);
+  st.bind(4, event.type);
+  st.bind(5, event.detail);
+  if (sqlite3_step(st.get()) != SQLITE_DONE) return make_error(std::string("database error: ") + sqlite3_errmsg(db_));
+  return ok_status();
+}
+
+Result<std::vector<SessionEvent>> SessionStore::events(const std::string& session_id, int limit) {
+  Statement st(db_, "SELECT seq, at, type, detail FROM session_events WHERE session_id = ?1 ORDER BY seq LIMIT ?2");
+  if (!st.ok()) return make_error(std::string("database error: ") + sqlite3_errmsg(db_));
+  st.bind(1, session_id);
+  st.bind(2, static_cast<std::int64_t>(limit));
+  std::vector<SessionEvent> out;
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+    SessionEvent e;
+    e.seq = sqlite3_column_int64(st.get(), 0);
+    e.at_ms = sqlite3_column_int64(st.get(), 1);
+    e.type = st.column_text(2);
+    e.detail = st.column_text(3);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return make_error(std::string("database error: ") + sqlite3_errmsg(db_));
+  return out;
 }
 
 Result<std::optional<SessionRecord>> SessionStore::find(const std::string& id) {

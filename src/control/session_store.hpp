@@ -26,6 +26,10 @@ class SessionStore {
   // Newest first; only starting/ready sessions when live_only.
   Result<std::vector<SessionRecord>> list(bool live_only, int limit);
 
+  // A session's event log, oldest first.
+  Status add_event(const std::string& session_id, const SessionEvent& event);
+  Result<std::vector<SessionEvent>> events(const std::string& session_id, int limit);
+
   // API keys are stored as SHA-256 hashes only.
   Result<std::vector<std::string>> api_key_hashes();
   Status replace_api_keys(const std::string& key_hash);

@@ -80,7 +80,7 @@ void CdpProxy::connect_browser() {
 }
 
 void CdpProxy::accept_client() {
-  client_ = std::make_unique<ClientSocket>(std::move(pre_upgrade_));
+  client_ = std::make_unique<ClientSocket>(LingeringStream(std::move(pre_upgrade_)));
   client_->read_message_max(gateway_.config().max_client_message_bytes);
   client_->auto_fragment(false);
   websocket::stream_base::timeout timeouts{};

@@ -13,6 +13,7 @@
 
 #include "control/session_manager.hpp"
 #include "gateway/http_response.hpp"
+#include "gateway/lingering_close.hpp"
 #include "node/agent_link.hpp"
 
 namespace kindling::gateway {
@@ -28,7 +29,8 @@ class CdpProxy : public control::SessionClient, public std::enable_shared_from_t
   void terminate(int close_code, const std::string& reason) override;
 
  private:
-  using ClientSocket = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+  // Its teardown lingers, so a client mid-send still reads our close frame.
+  using ClientSocket = boost::beast::websocket::stream<LingeringStream>;
   using BrowserSocket = boost::beast::websocket::stream<node::AgentSocket>;
 
   CdpProxy(Gateway& gateway, std::shared_ptr<control::LiveSession> session, boost::beast::tcp_stream stream,

@@ -59,14 +59,15 @@ std::string Gateway::base_url(const Request& req) const {
   return "http://" + ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
-bool Gateway::has_api_key(const Request& req) const {
+std::optional<std::string> Gateway::api_key_id(const Request& req) const {
   auto auth = to_std(req[http::field::authorization]);
   constexpr std::string_view kBearer = "Bearer ";
-  if (auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer &&
-      keys_.verify(auth.substr(kBearer.size())))
-    return true;
+  if (auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer) {
+    if (auto id = keys_.identify(auth.substr(kBearer.size()))) return id;
+  }
   auto header = to_std(req["X-API-Key"]);
-  return !header.empty() && keys_.verify(header);
+  if (header.empty()) return std::nullopt;
+  return keys_.identify(header);
 }
 
 bool Gateway::may_use_session(const Request& req, const Target& target, const control::LiveSession& s) const {
@@ -129,7 +130,8 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
     return serve_discovery(*this, req, *live, path, std::move(reply));
   }
 
-  if (!has_api_key(req))
+  const auto key_id = api_key_id(req);
+  if (!key_id)
     return reply(error_response(req, http::status::unauthorized, "unauthorized",
                                 "missing or invalid API key (Authorization: Bearer <key> or X-API-Key)"));
 
@@ -145,6 +147,7 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
     if (method == http::verb::post) {
       auto opts = parse_create_session(req.body(), sessions_.limits());
       if (!opts) return reply(error_response(req, opts.error()));
+      opts->owner = *key_id;
       auto shared_req = std::make_shared<Request>(std::move(req));
       sessions_.create(*opts, [this, shared_req, reply = std::move(reply)](Result<SessionRecord> r) {
         if (!r) return reply(error_response(*shared_req, r.error()));
@@ -166,6 +169,14 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
       return reply(json_response(req, http::status::ok, session_json(req, *r)));
     }
     return not_allowed();
+  }
+  if (seg.size() == 4 && seg[3] == "events") {
+    if (method != http::verb::get) return not_allowed();
+    auto events = sessions_.events(seg[2]);
+    if (!events) return reply(error_response(req, events.error()));
+    auto arr = nlohmann::json::array();
+    for (auto& e : *events) arr.push_back(control::to_api_json(e));
+    return reply(json_response(req, http::status::ok, {{"id", seg[2]}, {"events", arr}}));
   }
   reply(error_response(req, http::status::not_found, "not_found", "no such route: " + path));
 }

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/result.hpp"
@@ -56,7 +57,9 @@ class Gateway {
 
  private:
   void accept_next();
-  bool has_api_key(const Request& req) const;
+  // The id of the valid API key the request carries, if any.
+  std::optional<std::string> api_key_id(const Request& req) const;
+  bool has_api_key(const Request& req) const { return api_key_id(req).has_value(); }
   // API key, or the session's own token in ?token= (CDP routes only).
   bool may_use_session(const Request& req, const Target& target, const control::LiveSession& s) const;
   nlohmann::json session_json(const Request& req, const control::SessionRecord& r);

@@ -3,6 +3,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "common/log.hpp"
+#include "gateway/lingering_close.hpp"
 
 namespace kindling::gateway {
 
@@ -63,10 +64,15 @@ void HttpConnection::write(Response res) {
   auto shared = std::make_shared<Response>(std::move(res));
   stream_.expires_after(kRequestTimeout);
   http::async_write(stream_, *shared, [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
-    if (ec || !shared->keep_alive()) {
+    if (ec) {
       beast::error_code ignored;
       self->stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
       return;
+    }
+    if (!shared->keep_alive()) {
+      // The client may still be sending (a body we refused): let it finish
+      // and read our answer before the socket goes.
+      return async_lingering_close(self->stream_, [self](beast::error_code) {});
     }
     self->read_request();
   });

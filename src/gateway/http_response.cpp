@@ -20,7 +20,7 @@ http::status status_for(const std::string& code) {
   if (code == "method_not_allowed") return http::status::method_not_allowed;
   if (code == "conflict") return http::status::conflict;
   if (code == "payload_too_large") return http::status::payload_too_large;
-  if (code == "rate_limited") return http::status::too_many_requests;
+  if (code == "rate_limited" || code == "session_limit") return http::status::too_many_requests;
   if (code == "capacity" || code == "unavailable") return http::status::service_unavailable;
   if (code == "bad_gateway") return http::status::bad_gateway;
   return http::status::internal_server_error;
@@ -29,13 +29,16 @@ http::status status_for(const std::string& code) {
 Response error_response(const Request& req, http::status status, const std::string& code, const std::string& message) {
   auto res = json_response(req, status, {{"error", {{"code", code}, {"message", message}}}});
   if (status == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
-  if (status == http::status::service_unavailable) res.set(http::field::retry_after, "5");
+  if (status == http::status::service_unavailable || status == http::status::too_many_requests)
+    res.set(http::field::retry_after, "5");
   return res;
 }
 
 Response error_response(const Request& req, const Error& error) {
   std::string code = error.code.empty() ? "internal" : error.code;
-  return error_response(req, status_for(code), code, error.message);
+  auto res = error_response(req, status_for(code), code, error.message);
+  if (error.retry_after_seconds > 0) res.set(http::field::retry_after, std::to_string(error.retry_after_seconds));
+  return res;
 }
 
 }  // namespace kindling::gateway

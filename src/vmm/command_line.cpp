@@ -24,6 +24,8 @@ constexpr Flag kFlags[] = {
     {"--metrics-path", &CommandLine::metrics_path, nullptr, "FILE   Write metrics (JSON lines) to this file or FIFO"},
     {"--serial-out", &CommandLine::serial_out, nullptr, "FILE   Guest serial output to this file instead of stdout (as PUT /serial)"},
     {"--no-seccomp", nullptr, &CommandLine::no_seccomp, "       Do not install the seccomp filters (debugging only)"},
+    {"--no-ioeventfd", nullptr, &CommandLine::no_ioeventfd,
+     "       virtio notifications by MMIO exits even where KVM offers ioeventfd (testing)"},
 };
 
 }  // namespace

@@ -20,6 +20,7 @@ struct CommandLine {
   std::string metrics_path;
   std::string serial_out;
   bool no_seccomp = false;
+  bool no_ioeventfd = false;
   bool help = false;  // -h or --help: print command_line_help() and exit 0
 };
 

@@ -112,9 +112,13 @@ int main(int argc, char** argv) {
   Vmm::Options opts;
   opts.instance_id = cl.id;
   opts.metrics = &metrics;
+  opts.use_ioeventfd = !cl.no_ioeventfd;
   if (!cl.no_seccomp) {
     opts.vcpu_thread_setup = [] {
       if (auto s = install_seccomp_filter(SeccompThread::kVcpu); !s) log_error("vCPU seccomp: {}", s.error().message);
+    };
+    opts.device_thread_setup = [] {
+      if (auto s = install_seccomp_filter(SeccompThread::kDevice); !s) log_error("device seccomp: {}", s.error().message);
     };
   }
   Vmm vmm(opts);

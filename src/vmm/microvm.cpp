@@ -88,9 +88,17 @@ Result<std::unique_ptr<MicroVm>> MicroVm::build(const VmResources& res, int seri
     KINDLING_TRY(i, read_file_bounded(*res.boot_source->initrd_path, mem_bytes, "initrd"));
     initrd = std::move(i);
   }
+  KINDLING_TRY(virtio, VirtioDevices::create(res));
+  vm->virtio_ = std::move(virtio);
+  std::string cmdline = res.boot_source->boot_args ? *res.boot_source->boot_args : std::string(kDefaultBootArgs);
+  cmdline += vm->virtio_.cmdline_entries();
+  if (cmdline.size() >= layout::kCmdlineMaxSize) {
+    return make_error(fmt::format("The kernel command line with the virtio device entries is {} bytes long; at most {} are allowed.",
+                                  cmdline.size(), layout::kCmdlineMaxSize - 1));
+  }
   KernelInputs inputs;
   inputs.kernel = std::span(reinterpret_cast<const uint8_t*>(kernel.data()), kernel.size());
-  inputs.cmdline = res.boot_source->boot_args ? std::string_view(*res.boot_source->boot_args) : std::string_view(kDefaultBootArgs);
+  inputs.cmdline = cmdline;
   inputs.initrd = std::span(reinterpret_cast<const uint8_t*>(initrd.data()), initrd.size());
   auto loaded = load_kernel(*vm->memory_, inputs);
   if (!loaded) return make_error("Cannot load kernel due to invalid memory configuration or invalid kernel image: " + loaded.error().message);
@@ -108,6 +116,7 @@ Result<std::unique_ptr<MicroVm>> MicroVm::build(const VmResources& res, int seri
   vm->irqfds_.push_back(std::move(kbd_irq));
   if (auto s = vm->pio_bus_.insert(vm->serial_, layout::kCom1Port, 8, "com1"); !s) return s.error();
   if (auto s = vm->pio_bus_.insert(vm->i8042_, layout::kI8042DataPort, 5, "i8042"); !s) return s.error();
+  if (auto s = vm->virtio_.attach(*vm->vm_, *vm->memory_, vm->mmio_bus_, vm->hooks_.use_ioeventfd); !s) return s.error();
 
   stage("devices created");
   // vCPUs.
@@ -139,6 +148,7 @@ MicroVm::~MicroVm() { stop(); }
 
 void MicroVm::start() {
   Vcpu::install_kick_signal();
+  virtio_.start(hooks_.device_thread_setup);
   for (auto& v : vcpus_) {
     VcpuContext ctx;
     ctx.pio = &pio_bus_;
@@ -171,6 +181,7 @@ void MicroVm::send_ctrl_alt_del() { i8042_->send_ctrl_alt_del(); }
 
 void MicroVm::stop() {
   for (auto& v : vcpus_) v->stop_and_join();
+  virtio_.stop();
 }
 
 void MicroVm::guest_stopped(GuestStop why, const std::string& detail) {

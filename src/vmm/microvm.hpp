@@ -20,6 +20,7 @@
 #include "vmm/kvm/vcpu.hpp"
 #include "vmm/memory/guest_memory.hpp"
 #include "vmm/metrics.hpp"
+#include "vmm/microvm_devices.hpp"
 #include "vmm/vmm_config.hpp"
 
 namespace kindling::vmm {
@@ -29,6 +30,10 @@ struct MicroVmHooks {
   std::function<void(ExitCode, const std::string& why)> on_guest_exit;
   // Runs on each vCPU thread before its first KVM_RUN (seccomp).
   std::function<void()> vcpu_thread_setup;
+  // Runs on the device thread before it serves any queue (seccomp).
+  std::function<void()> device_thread_setup;
+  // False: virtio notifications always by MMIO exit (tests the fallback).
+  bool use_ioeventfd = true;
 };
 
 // The parts of a VM that depend only on the machine config: KVM VM, irqchip,
@@ -81,6 +86,7 @@ class MicroVm {
   std::shared_ptr<Uart8250> serial_;
   std::shared_ptr<I8042> i8042_;
   std::vector<UniqueFd> irqfds_;
+  VirtioDevices virtio_;  // after memory_: destroyed (and its thread stopped) first
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::atomic<bool> exit_reported_{false};
   bool paused_ = false;

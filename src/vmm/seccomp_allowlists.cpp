@@ -9,8 +9,9 @@
 //
 // --sanitizer-runtime adds what the ASan/UBSan runtime calls (sanitizer
 // builds only).
-#include <linux/kvm.h>
 #include <linux/filter.h>
+#include <linux/if_tun.h>
+#include <linux/kvm.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -48,7 +49,17 @@ constexpr std::initializer_list<int> kApiOnly = {
     SCMP_SYS(rt_sigaction), SCMP_SYS(sigaltstack), SCMP_SYS(prctl), SCMP_SYS(sched_getaffinity),
     SCMP_SYS(statx), SCMP_SYS(fcntl), SCMP_SYS(shutdown), SCMP_SYS(dup), SCMP_SYS(pread64),
     // vCPU threads start under this filter and then narrow it with their own.
-    SCMP_SYS(seccomp),
+    SCMP_SYS(seccomp), SCMP_SYS(epoll_create1), SCMP_SYS(bind), SCMP_SYS(listen),
+};
+
+// The device thread: queue work and backend I/O (block files, vsock and tap
+// sockets, rate-limit timers). The API thread allows these too, because the
+// device thread may be started under its filter before narrowing to this one.
+constexpr std::initializer_list<int> kDeviceIo = {
+    SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(pread64), SCMP_SYS(pwrite64),
+    SCMP_SYS(preadv), SCMP_SYS(pwritev), SCMP_SYS(accept4), SCMP_SYS(socket), SCMP_SYS(connect),
+    SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(shutdown),
+    SCMP_SYS(fcntl), SCMP_SYS(timerfd_create), SCMP_SYS(timerfd_settime), SCMP_SYS(getsockopt), SCMP_SYS(readv),
 };
 
 // Sanitizer builds only: what the ASan/UBSan runtime itself calls (probing
@@ -59,7 +70,7 @@ constexpr std::initializer_list<int> kSanitizerRuntime = {
     SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(uname), SCMP_SYS(getppid), SCMP_SYS(kill),
 };
 
-enum class Thread { kApi, kVcpu };
+enum class Thread { kApi, kVcpu, kDevice };
 
 bool add_all(scmp_filter_ctx ctx, std::initializer_list<int> syscalls) {
   for (int nr : syscalls) {
@@ -77,11 +88,16 @@ bool add_all(scmp_filter_ctx ctx, std::initializer_list<int> syscalls) {
 bool add_rules(scmp_filter_ctx ctx, Thread which, bool sanitizer_runtime) {
   if (!add_all(ctx, kCommon)) return false;
   if (sanitizer_runtime && !add_all(ctx, kSanitizerRuntime)) return false;
+  if (which != Thread::kVcpu && !add_all(ctx, kDeviceIo)) return false;
+  // Device threads issue no ioctl at all.
+  if (which == Thread::kDevice) return true;
   if (which == Thread::kApi) {
     if (!add_all(ctx, kApiOnly)) return false;
-    // ioctl: KVM's own (type 0xAE) only. The logger writes plain lines and
+    // ioctl: KVM's own (type 0xAE), and TUNSETIFF to attach a virtio-net
+    // device to its tap at InstanceStart. The logger writes plain lines and
     // never probes for a terminal (TCGETS).
-    return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, KVMIO << 8)) == 0;
+    return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, KVMIO << 8)) == 0 &&
+           seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, TUNSETIFF)) == 0;
   }
   // vCPU threads: guest-driven exit handling may only re-enter the guest.
   return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, KVM_RUN)) == 0;
@@ -141,8 +157,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: vmm_seccompiler [--sanitizer-runtime] OUTPUT.inc\n");
     return 2;
   }
-  std::vector<sock_filter> api, vcpu;
-  if (!compile(Thread::kApi, sanitizer_runtime, api) || !compile(Thread::kVcpu, sanitizer_runtime, vcpu)) {
+  std::vector<sock_filter> api, vcpu, device;
+  if (!compile(Thread::kApi, sanitizer_runtime, api) || !compile(Thread::kVcpu, sanitizer_runtime, vcpu) ||
+      !compile(Thread::kDevice, sanitizer_runtime, device)) {
     std::fprintf(stderr, "vmm_seccompiler: cannot compile the filters\n");
     return 1;
   }
@@ -155,6 +172,7 @@ int main(int argc, char** argv) {
   std::fprintf(out, "#define KINDLING_SECCOMP_FILTERS_WITH_SANITIZER_RUNTIME %d\n", sanitizer_runtime ? 1 : 0);
   print_array(out, "kApiThreadFilter", api);
   print_array(out, "kVcpuThreadFilter", vcpu);
+  print_array(out, "kDeviceThreadFilter", device);
   if (std::fclose(out) != 0) {
     std::remove(out_path);
     return 1;

@@ -19,7 +19,7 @@
 namespace kindling::vmm {
 namespace {
 
-// kApiThreadFilter, kVcpuThreadFilter: the allow-lists of
+// kApiThreadFilter, kVcpuThreadFilter, kDeviceThreadFilter: the allow-lists of
 // seccomp_allowlists.cpp, compiled to BPF by vmm_seccompiler at build time.
 #include "vmm/seccomp_filters.inc"
 
@@ -66,12 +66,21 @@ Status install_seccomp_filter(SeccompThread which) {
   sigaction(SIGSYS, &sa, nullptr);
 
   sock_fprog prog{};
-  if (which == SeccompThread::kApi) {
-    prog.len = static_cast<unsigned short>(std::size(kApiThreadFilter));
-    prog.filter = const_cast<sock_filter*>(kApiThreadFilter);
-  } else {
-    prog.len = static_cast<unsigned short>(std::size(kVcpuThreadFilter));
-    prog.filter = const_cast<sock_filter*>(kVcpuThreadFilter);
+  switch (which) {
+    case SeccompThread::kApi:
+      prog.len = static_cast<unsigned short>(std::size(kApiThreadFilter));
+      prog.filter = const_cast<sock_filter*>(kApiThreadFilter);
+      break;
+    case SeccompThread::kVcpu:
+      prog.len = static_cast<unsigned short>(std::size(kVcpuThreadFilter));
+      prog.filter = const_cast<sock_filter*>(kVcpuThreadFilter);
+      break;
+    case SeccompThread::kDevice:
+      prog.len = static_cast<unsigned short>(std::size(kDeviceThreadFilter));
+      prog.filter = const_cast<sock_filter*>(kDeviceThreadFilter);
+      break;
+    default:
+      return make_error("seccomp: unknown thread kind");
   }
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return make_error(fmt::format("prctl(PR_SET_NO_NEW_PRIVS): {}", std::strerror(errno)));
   if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return make_error(fmt::format("seccomp: {}", std::strerror(errno)));

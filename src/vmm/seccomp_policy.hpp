@@ -1,6 +1,7 @@
 // Seccomp allow-lists for the VMM's threads. The API thread (which also
 // builds the VM on InstanceStart) gets a wider list; vCPU threads, which run
-// guest-driven exit handling, get a narrow one with ioctl limited to KVM_RUN.
+// guest-driven exit handling, get a narrow one with ioctl limited to KVM_RUN;
+// virtio device threads get queue and backend I/O and no ioctl at all.
 // A denied syscall raises SIGSYS; the handler names it and exits with
 // ExitCode::kBadSyscall (148, as Firecracker).
 //
@@ -12,7 +13,7 @@
 
 namespace kindling::vmm {
 
-enum class SeccompThread { kApi, kVcpu };
+enum class SeccompThread { kApi, kVcpu, kDevice };
 
 // Applies to the calling thread only (threads created later inherit it).
 Status install_seccomp_filter(SeccompThread which);

@@ -116,6 +116,37 @@ Status Vmm::set_serial(SerialConfig c) {
   return ok_status();
 }
 
+Status Vmm::set_entropy(EntropyConfig c) {
+  KINDLING_TRY(not_started, refuse_after_start());
+  (void)not_started;
+  resources_.entropy = std::move(c);
+  return ok_status();
+}
+
+Status Vmm::set_drive(DriveConfig c) {
+  KINDLING_TRY(not_started, refuse_after_start());
+  (void)not_started;
+  // As Firecracker: the backing file must open now, so a typo fails at the PUT.
+  UniqueFd f(::open(c.path_on_host.c_str(), (c.is_read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC));
+  if (!f.valid()) {
+    return make_error(fmt::format("Unable to open or create the backing file: {} ({})", std::strerror(errno), c.path_on_host));
+  }
+  return upsert_drive(resources_.drives, std::move(c));
+}
+
+Status Vmm::set_network_interface(NetworkInterfaceConfig c) {
+  KINDLING_TRY(not_started, refuse_after_start());
+  (void)not_started;
+  return upsert_network_interface(resources_.network_interfaces, std::move(c));
+}
+
+Status Vmm::set_vsock(VsockConfig c) {
+  KINDLING_TRY(not_started, refuse_after_start());
+  (void)not_started;
+  resources_.vsock = std::move(c);
+  return ok_status();
+}
+
 Status Vmm::set_logger(const LoggerConfig& c) {
   if (logger_set_) return make_error("Reinitializing the logger is not allowed.");
   std::optional<LogLevel> level = parse_log_level(c.level);
@@ -159,6 +190,18 @@ Status Vmm::apply_resources(VmResources r) {
   if (r.cpu_config_json) {
     if (auto s = set_cpu_config(*r.cpu_config_json); !s) return s;
   }
+  for (auto& d : r.drives) {
+    if (auto s = set_drive(d); !s) return s;
+  }
+  for (auto& n : r.network_interfaces) {
+    if (auto s = set_network_interface(n); !s) return s;
+  }
+  if (r.entropy) {
+    if (auto s = set_entropy(*r.entropy); !s) return s;
+  }
+  if (r.vsock) {
+    if (auto s = set_vsock(*r.vsock); !s) return s;
+  }
   if (r.serial.serial_out_path) return set_serial(r.serial);
   return ok_status();
 }
@@ -178,6 +221,8 @@ Status Vmm::instance_start() {
   MicroVmHooks hooks;
   hooks.on_guest_exit = [this](ExitCode code, const std::string&) { on_guest_exit(code); };
   hooks.vcpu_thread_setup = opts_.vcpu_thread_setup;
+  hooks.device_thread_setup = opts_.device_thread_setup;
+  hooks.use_ioeventfd = opts_.use_ioeventfd;
   KINDLING_TRY(vm, MicroVm::build(resources_, serial_fd, *opts_.metrics, std::move(hooks), take_prepared_platform()));
   vm_ = std::move(vm);
   vm_->start();

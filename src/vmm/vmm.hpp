@@ -30,6 +30,8 @@ class Vmm {
     int default_serial_fd = 1;  // stdout, as Firecracker
     VmmMetrics* metrics = nullptr;
     std::function<void()> vcpu_thread_setup;
+    std::function<void()> device_thread_setup;
+    bool use_ioeventfd = true;
   };
   explicit Vmm(Options opts);
   ~Vmm();
@@ -40,6 +42,10 @@ class Vmm {
   const MachineConfig& machine_config() const { return resources_.machine; }
   Status set_cpu_config(std::string_view template_json);
   Status set_serial(SerialConfig c);
+  Status set_entropy(EntropyConfig c);
+  Status set_drive(DriveConfig c);
+  Status set_vsock(VsockConfig c);
+  Status set_network_interface(NetworkInterfaceConfig c);
   // Allowed at any time, once each (as Firecracker).
   Status set_logger(const LoggerConfig& c);
   Status set_metrics(const MetricsConfig& c);

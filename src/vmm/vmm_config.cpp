@@ -4,6 +4,9 @@
 
 #include <strings.h>
 
+#include <cctype>
+
+#include <algorithm>
 #include <initializer_list>
 
 #include "vmm/arch/x86/layout.hpp"
@@ -194,17 +197,193 @@ Result<VmStateRequest> parse_vm_state(const json& j) {
   return deserialize_error(fmt::format("unknown variant `{}`, expected `Paused` or `Resumed`", st));
 }
 
+namespace {
+
+Result<TokenBucketConfig> parse_token_bucket(const json& j, const char* which) {
+  if (auto s = only_fields(j, {"size", "one_time_burst", "refill_time"}); !s) return s.error();
+  if (!j.contains("size")) return deserialize_error("missing field `size`");
+  if (!j.contains("refill_time")) return deserialize_error("missing field `refill_time`");
+  TokenBucketConfig b;
+  KINDLING_TRY(size, field<uint64_t>(j, "size"));
+  KINDLING_TRY(refill, field<uint64_t>(j, "refill_time"));
+  b.size = size;
+  b.refill_time = refill;
+  if (j.contains("one_time_burst") && !j["one_time_burst"].is_null()) {
+    KINDLING_TRY(burst, field<uint64_t>(j, "one_time_burst"));
+    b.one_time_burst = burst;
+  }
+  // Firecracker treats a zero size or refill time as "no limit"; we refuse
+  // it so a typo never silently disables a limit.
+  if (b.size == 0 || b.refill_time == 0) {
+    return make_error(fmt::format("Invalid rate limiter `{}` bucket: `size` and `refill_time` must be greater than 0.", which));
+  }
+  return b;
+}
+
+}  // namespace
+
+Result<RateLimiterConfig> parse_rate_limiter(const json& j) {
+  if (auto s = only_fields(j, {"bandwidth", "ops"}); !s) return s.error();
+  RateLimiterConfig r;
+  if (j.contains("bandwidth") && !j["bandwidth"].is_null()) {
+    KINDLING_TRY(b, parse_token_bucket(j["bandwidth"], "bandwidth"));
+    r.bandwidth = b;
+  }
+  if (j.contains("ops") && !j["ops"].is_null()) {
+    KINDLING_TRY(o, parse_token_bucket(j["ops"], "ops"));
+    r.ops = o;
+  }
+  return r;
+}
+
+Result<EntropyConfig> parse_entropy(const json& j) {
+  if (auto s = only_fields(j, {"rate_limiter"}); !s) return s.error();
+  EntropyConfig c;
+  if (j.contains("rate_limiter") && !j["rate_limiter"].is_null()) {
+    KINDLING_TRY(r, parse_rate_limiter(j["rate_limiter"]));
+    c.rate_limiter = r;
+  }
+  return c;
+}
+
+Result<DriveConfig> parse_drive(const json& j, std::string_view path_id) {
+  if (auto s = only_fields(j, {"drive_id", "path_on_host", "is_root_device", "is_read_only", "partuuid", "cache_type",
+                               "rate_limiter", "io_engine", "socket"});
+      !s) {
+    return s.error();
+  }
+  for (const char* f : {"drive_id", "is_root_device"}) {
+    if (!j.contains(f)) return deserialize_error(fmt::format("missing field `{}`", f));
+  }
+  DriveConfig d;
+  KINDLING_TRY(id, field<std::string>(j, "drive_id"));
+  d.drive_id = std::move(id);
+  if (!path_id.empty() && d.drive_id != path_id) {
+    return make_error("The id from the path does not match the id from the body!");
+  }
+  if (d.drive_id.empty() || d.drive_id.size() > 64 ||
+      d.drive_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != std::string::npos) {
+    return make_error(fmt::format("Invalid drive id `{}`: use 1 to 64 characters from [A-Za-z0-9_].", d.drive_id));
+  }
+  if (j.contains("socket") && !j["socket"].is_null()) {
+    return make_error("vhost-user drives (`socket`) are not supported by kindling-vmm.");
+  }
+  if (!j.contains("path_on_host")) return deserialize_error("missing field `path_on_host`");
+  KINDLING_TRY(path, field<std::string>(j, "path_on_host"));
+  d.path_on_host = std::move(path);
+  KINDLING_TRY(root, field<bool>(j, "is_root_device"));
+  d.is_root_device = root;
+  if (j.contains("is_read_only") && !j["is_read_only"].is_null()) {
+    KINDLING_TRY(ro, field<bool>(j, "is_read_only"));
+    d.is_read_only = ro;
+  }
+  KINDLING_TRY(partuuid, optional_string(j, "partuuid"));
+  d.partuuid = std::move(partuuid);
+  if (j.contains("cache_type")) {
+    KINDLING_TRY(ct, field<std::string>(j, "cache_type"));
+    if (ct != "Unsafe" && ct != "Writeback") {
+      return deserialize_error(fmt::format("unknown variant `{}`, expected `Unsafe` or `Writeback`", ct));
+    }
+    d.cache_type = ct;
+  }
+  if (j.contains("io_engine")) {
+    KINDLING_TRY(engine, field<std::string>(j, "io_engine"));
+    if (engine != "Sync") return make_error(fmt::format("The block io_engine `{}` is not supported; only `Sync`.", engine));
+  }
+  if (j.contains("rate_limiter") && !j["rate_limiter"].is_null()) {
+    KINDLING_TRY(r, parse_rate_limiter(j["rate_limiter"]));
+    d.rate_limiter = r;
+  }
+  return d;
+}
+
+Status upsert_drive(std::vector<DriveConfig>& drives, DriveConfig d) {
+  for (auto& existing : drives) {
+    if (existing.drive_id != d.drive_id && existing.is_root_device && d.is_root_device) {
+      return make_error("A root block device already exists!");
+    }
+  }
+  for (auto& existing : drives) {
+    if (existing.drive_id == d.drive_id) {
+      existing = std::move(d);
+      std::stable_partition(drives.begin(), drives.end(), [](const DriveConfig& x) { return x.is_root_device; });
+      return ok_status();
+    }
+  }
+  if (drives.size() >= kMaxVirtioDevices - 2) return make_error("Too many block devices.");
+  drives.push_back(std::move(d));
+  // The root device is the first one, so it is /dev/vda in the guest.
+  std::stable_partition(drives.begin(), drives.end(), [](const DriveConfig& x) { return x.is_root_device; });
+  return ok_status();
+}
+
+Result<VsockConfig> parse_vsock(const json& j) {
+  if (auto s = only_fields(j, {"guest_cid", "uds_path", "vsock_id"}); !s) return s.error();
+  if (!j.contains("guest_cid")) return deserialize_error("missing field `guest_cid`");
+  if (!j.contains("uds_path")) return deserialize_error("missing field `uds_path`");
+  VsockConfig v;
+  KINDLING_TRY(cid, field<uint64_t>(j, "guest_cid"));
+  if (cid < 3 || cid > 0xffffffffu) return make_error(fmt::format("Invalid vsock guest CID {}: it must be between 3 and 2^32-1.", cid));
+  v.guest_cid = static_cast<uint32_t>(cid);
+  KINDLING_TRY(path, field<std::string>(j, "uds_path"));
+  if (path.empty() || path.size() > 100) return make_error("Invalid vsock uds_path: it must be 1 to 100 bytes long.");
+  v.uds_path = std::move(path);
+  return v;
+}
+
+Result<NetworkInterfaceConfig> parse_network_interface(const json& j, std::string_view path_id) {
+  if (auto s = only_fields(j, {"iface_id", "host_dev_name", "guest_mac", "rx_rate_limiter", "tx_rate_limiter"}); !s) {
+    return s.error();
+  }
+  if (!j.contains("iface_id")) return deserialize_error("missing field `iface_id`");
+  if (!j.contains("host_dev_name")) return deserialize_error("missing field `host_dev_name`");
+  NetworkInterfaceConfig n;
+  KINDLING_TRY(id, field<std::string>(j, "iface_id"));
+  n.iface_id = std::move(id);
+  if (!path_id.empty() && n.iface_id != path_id) return make_error("The id from the path does not match the id from the body!");
+  if (n.iface_id.empty() || n.iface_id.size() > 64) return make_error("Invalid iface_id: use 1 to 64 characters.");
+  KINDLING_TRY(dev, field<std::string>(j, "host_dev_name"));
+  if (dev.empty() || dev.size() > 15) return make_error(fmt::format("Invalid host_dev_name `{}`: 1 to 15 characters.", dev));
+  n.host_dev_name = std::move(dev);
+  KINDLING_TRY(mac, optional_string(j, "guest_mac"));
+  if (mac) {
+    bool ok = mac->size() == 17;
+    for (size_t i = 0; ok && i < 17; ++i) ok = i % 3 == 2 ? (*mac)[i] == ':' : std::isxdigit(static_cast<unsigned char>((*mac)[i])) != 0;
+    if (!ok) return make_error(fmt::format("Invalid guest MAC address `{}`.", *mac));
+  }
+  n.guest_mac = std::move(mac);
+  if (j.contains("rx_rate_limiter") && !j["rx_rate_limiter"].is_null()) {
+    KINDLING_TRY(r, parse_rate_limiter(j["rx_rate_limiter"]));
+    n.rx_rate_limiter = r;
+  }
+  if (j.contains("tx_rate_limiter") && !j["tx_rate_limiter"].is_null()) {
+    KINDLING_TRY(r, parse_rate_limiter(j["tx_rate_limiter"]));
+    n.tx_rate_limiter = r;
+  }
+  return n;
+}
+
+Status upsert_network_interface(std::vector<NetworkInterfaceConfig>& list, NetworkInterfaceConfig n) {
+  for (auto& existing : list) {
+    if (existing.iface_id == n.iface_id) {
+      existing = std::move(n);
+      return ok_status();
+    }
+    if (existing.host_dev_name == n.host_dev_name) {
+      return make_error(fmt::format("The host device `{}` is already used by interface `{}`.", n.host_dev_name, existing.iface_id));
+    }
+  }
+  if (list.size() >= 8) return make_error("Too many network interfaces.");
+  list.push_back(std::move(n));
+  return ok_status();
+}
+
 Result<VmResources> parse_config_file(std::string_view text) {
   KINDLING_TRY(j, parse_json_body(text));
   if (auto s = only_fields(j, {"boot-source", "machine-config", "cpu-config", "logger", "metrics", "serial",
                                "drives", "network-interfaces", "vsock", "entropy"});
       !s) {
     return s.error();
-  }
-  for (const char* later : {"drives", "network-interfaces", "vsock", "entropy"}) {
-    if (j.contains(later) && !(j[later].is_array() && j[later].empty()) && !j[later].is_null()) {
-      return make_error(fmt::format("`{}` is not supported by this kindling-vmm build yet.", later));
-    }
   }
   VmResources r;
   if (!j.contains("boot-source")) return make_error("Cannot start microvm without kernel configuration: `boot-source` is missing.");
@@ -238,6 +417,28 @@ Result<VmResources> parse_config_file(std::string_view text) {
     KINDLING_TRY(s, parse_serial(j["serial"]));
     r.serial = std::move(s);
   }
+  if (j.contains("drives") && !j["drives"].is_null()) {
+    if (!j["drives"].is_array()) return deserialize_error("invalid type for `drives`: expected an array");
+    for (const auto& d : j["drives"]) {
+      KINDLING_TRY(drive, parse_drive(d, ""));
+      if (auto s = upsert_drive(r.drives, std::move(drive)); !s) return s.error();
+    }
+  }
+  if (j.contains("network-interfaces") && !j["network-interfaces"].is_null()) {
+    if (!j["network-interfaces"].is_array()) return deserialize_error("invalid type for `network-interfaces`: expected an array");
+    for (const auto& n : j["network-interfaces"]) {
+      KINDLING_TRY(iface, parse_network_interface(n, ""));
+      if (auto s = upsert_network_interface(r.network_interfaces, std::move(iface)); !s) return s.error();
+    }
+  }
+  if (j.contains("entropy") && !j["entropy"].is_null()) {
+    KINDLING_TRY(e, parse_entropy(j["entropy"]));
+    r.entropy = e;
+  }
+  if (j.contains("vsock") && !j["vsock"].is_null()) {
+    KINDLING_TRY(v, parse_vsock(j["vsock"]));
+    r.vsock = v;
+  }
   return r;
 }
 
@@ -263,7 +464,30 @@ json to_json(const VmResources& r) {
   }
   if (r.metrics) out["metrics"] = {{"metrics_path", r.metrics->metrics_path}};
   if (r.serial.serial_out_path) out["serial"] = {{"serial_out_path", *r.serial.serial_out_path}};
+  auto limiter_json = [](const std::optional<RateLimiterConfig>& r) -> json {
+    if (!r) return nullptr;
+    auto bucket = [](const std::optional<TokenBucketConfig>& b) -> json {
+      if (!b) return nullptr;
+      return {{"size", b->size}, {"one_time_burst", b->one_time_burst}, {"refill_time", b->refill_time}};
+    };
+    return {{"bandwidth", bucket(r->bandwidth)}, {"ops", bucket(r->ops)}};
+  };
   out["drives"] = json::array();
+  for (const auto& d : r.drives) {
+    out["drives"].push_back({{"drive_id", d.drive_id}, {"path_on_host", d.path_on_host},
+                             {"is_root_device", d.is_root_device}, {"is_read_only", d.is_read_only},
+                             {"partuuid", d.partuuid ? json(*d.partuuid) : json(nullptr)}, {"cache_type", d.cache_type},
+                             {"io_engine", "Sync"}, {"rate_limiter", limiter_json(d.rate_limiter)}});
+  }
+  out["network-interfaces"] = json::array();
+  for (const auto& n : r.network_interfaces) {
+    out["network-interfaces"].push_back({{"iface_id", n.iface_id}, {"host_dev_name", n.host_dev_name},
+                                         {"guest_mac", n.guest_mac ? json(*n.guest_mac) : json(nullptr)},
+                                         {"rx_rate_limiter", limiter_json(n.rx_rate_limiter)},
+                                         {"tx_rate_limiter", limiter_json(n.tx_rate_limiter)}});
+  }
+  if (r.entropy) out["entropy"] = {{"rate_limiter", limiter_json(r.entropy->rate_limiter)}};
+  if (r.vsock) out["vsock"] = {{"guest_cid", r.vsock->guest_cid}, {"uds_path", r.vsock->uds_path}};
   return out;
 }
 

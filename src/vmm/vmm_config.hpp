@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.hpp"
 #include "vmm/arch/x86/cpu_template.hpp"
@@ -52,6 +53,49 @@ struct SerialConfig {
   std::optional<std::string> serial_out_path;
 };
 
+// Firecracker's token bucket: `size` tokens, refilled in full every
+// `refill_time` ms, plus an initial `one_time_burst`.
+struct TokenBucketConfig {
+  uint64_t size = 0;
+  uint64_t one_time_burst = 0;
+  uint64_t refill_time = 0;
+};
+
+struct RateLimiterConfig {
+  std::optional<TokenBucketConfig> bandwidth;  // bytes
+  std::optional<TokenBucketConfig> ops;        // requests
+};
+
+struct EntropyConfig {
+  std::optional<RateLimiterConfig> rate_limiter;
+};
+
+struct DriveConfig {
+  std::string drive_id;
+  std::string path_on_host;
+  bool is_root_device = false;
+  bool is_read_only = false;
+  std::optional<std::string> partuuid;
+  std::string cache_type = "Unsafe";  // "Unsafe" or "Writeback" (flush reaches the disk)
+  std::optional<RateLimiterConfig> rate_limiter;
+};
+
+struct NetworkInterfaceConfig {
+  std::string iface_id;
+  std::string host_dev_name;             // an existing tap
+  std::optional<std::string> guest_mac;  // "06:00:0a:00:00:02"; absent: the guest picks one
+  std::optional<RateLimiterConfig> rx_rate_limiter;  // frames from the tap to the guest
+  std::optional<RateLimiterConfig> tx_rate_limiter;  // frames from the guest to the tap
+};
+
+struct VsockConfig {
+  uint32_t guest_cid = 3;
+  std::string uds_path;
+};
+
+// At most this many virtio devices: one IOAPIC pin each, from layout::kFirstVirtioIrq to pin 23.
+inline constexpr size_t kMaxVirtioDevices = 19;
+
 struct VmResources {
   std::optional<BootSourceConfig> boot_source;
   MachineConfig machine;
@@ -60,6 +104,10 @@ struct VmResources {
   std::optional<LoggerConfig> logger;
   std::optional<MetricsConfig> metrics;
   SerialConfig serial;
+  std::vector<DriveConfig> drives;  // at most one root device, kept first
+  std::vector<NetworkInterfaceConfig> network_interfaces;
+  std::optional<EntropyConfig> entropy;
+  std::optional<VsockConfig> vsock;
 };
 
 enum class ActionType { kInstanceStart, kSendCtrlAltDel, kFlushMetrics };
@@ -75,6 +123,16 @@ Result<MetricsConfig> parse_metrics(const nlohmann::json& j);
 Result<SerialConfig> parse_serial(const nlohmann::json& j);
 Result<ActionType> parse_action(const nlohmann::json& j);
 Result<VmStateRequest> parse_vm_state(const nlohmann::json& j);
+Result<EntropyConfig> parse_entropy(const nlohmann::json& j);
+// `path_id` is the {drive_id} of the URL (empty for --config-file entries).
+Result<DriveConfig> parse_drive(const nlohmann::json& j, std::string_view path_id);
+Result<VsockConfig> parse_vsock(const nlohmann::json& j);
+Result<NetworkInterfaceConfig> parse_network_interface(const nlohmann::json& j, std::string_view path_id);
+// Adds or replaces (same iface_id).
+Status upsert_network_interface(std::vector<NetworkInterfaceConfig>& list, NetworkInterfaceConfig n);
+Result<RateLimiterConfig> parse_rate_limiter(const nlohmann::json& j);
+// Adds or replaces (same drive_id) a drive; refuses a second root device.
+Status upsert_drive(std::vector<DriveConfig>& drives, DriveConfig d);
 // A Firecracker --config-file document. `cpu-config` may be a template
 // object or a path to one.
 Result<VmResources> parse_config_file(std::string_view text);

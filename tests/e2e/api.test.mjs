@@ -59,7 +59,7 @@ test('404 for unknown sessions and routes, 405 for wrong methods', async () => {
 });
 
 test('413 for an oversized body', async () => {
-  const r = await server.api('POST', '/v1/sessions', JSON.stringify({ pad: 'x'.repeat(2 * 1024 * 1024) }),
+  const r = await server.api('POST', '/v1/sessions', JSON.stringify({ pad: 'x'.repeat(48 * 1024 * 1024) }),
     { 'Content-Type': 'application/json' });
   assertError(r, 413, 'payload_too_large');
 });

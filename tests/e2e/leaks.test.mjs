@@ -5,13 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, existsSync } from 'node:fs';
 import { startServer, waitFor } from './lib/server.mjs';
-import { mountCount, namespaceInodes, machineCgroups, processesOfServer, cgroupParentOf } from './lib/host.mjs';
+import { mountPoints, extraMountsOf, namespaceInodes, machineCgroups, processesOfServer, cgroupParentOf } from './lib/host.mjs';
 
 const COLD_CYCLES = Number(process.env.KINDLING_LEAK_CYCLES || 200);
 const WARM_CYCLES = Math.ceil(COLD_CYCLES / 2);
 
 function hostState(ownParent) {
-  return { mounts: mountCount(), ns: namespaceInodes(ownParent) };
+  return { mounts: mountPoints(), ns: namespaceInodes(ownParent) };
 }
 
 async function runCycles(server, cycles, workers) {
@@ -38,8 +38,8 @@ async function runCycles(server, cycles, workers) {
   return starts;
 }
 
-function assertNothingExtra(before, after, what) {
-  assert.equal(after.mounts, before.mounts, `${what}: host mount table changed`);
+function assertNothingExtra(dataDir, before, after, what) {
+  assert.deepEqual(extraMountsOf(dataDir, before.mounts, after.mounts), [], `${what}: a mount outlived its session`);
   const extra = [...after.ns].filter((n) => !before.ns.has(n));
   assert.deepEqual(extra, [], `${what}: a namespace outlived its session`);
 }
@@ -56,7 +56,7 @@ test(`${COLD_CYCLES} cold create/release cycles leave nothing behind`, async () 
     await runCycles(server, COLD_CYCLES, 2);
     await waitFor(() => processesOfServer(server.dataDir).length === 0, { timeoutMs: 15000, what: 'machine processes to exit' });
     await waitFor(() => machineCgroups().filter((c) => c.includes(`/${parent}/`)).length === 0, { timeoutMs: 10000, what: 'cgroups removed' });
-    assertNothingExtra(before, hostState(parent), 'cold cycles');
+    assertNothingExtra(server.dataDir, before, hostState(parent), 'cold cycles');
     assert.deepEqual(readdirSync(`${server.dataDir}/machines`).filter((n) => !n.startsWith('.')), []);
     assert.deepEqual((await server.api('GET', '/v1/sessions')).json.sessions, []);
     const all = (await server.api('GET', '/v1/sessions?all=1')).json.sessions;
@@ -81,6 +81,6 @@ test(`${WARM_CYCLES} warm cycles through the standby pool leave nothing once the
   }
   assert.deepEqual(processesOfServer(dataDir), [], 'no machine process outlives the server');
   assert.deepEqual(machineCgroups().filter((c) => c.includes(`/${parent}/`)), [], 'no machine cgroup outlives the server');
-  assertNothingExtra(before, hostState(parent), 'warm cycles');
+  assertNothingExtra(dataDir, before, hostState(parent), 'warm cycles');
   assert.deepEqual(existsSync(`${dataDir}/machines`) ? readdirSync(`${dataDir}/machines`).filter((n) => !n.startsWith('.')) : [], []);
 });

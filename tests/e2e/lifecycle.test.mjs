@@ -21,6 +21,15 @@ function connect(url) {
   });
 }
 
+async function eventTypes(id) {
+  const r = await server.api('GET', `/v1/sessions/${id}/events`);
+  assert.equal(r.status, 200, r.text);
+  const times = r.json.events.map((e) => Date.parse(e.at));
+  assert.deepEqual(times, [...times].sort((a, b) => a - b), 'events in time order');
+  assert.deepEqual(r.json.events.map((e) => e.seq), r.json.events.map((_, i) => i + 1));
+  return r.json.events.map((e) => e.type);
+}
+
 async function assertGone(session) {
   await waitFor(() => !pidAlive(session.machinePid), { what: `machine pid ${session.machinePid} to exit` });
   await waitFor(() => machineCgroups().every((c) => !c.endsWith('/' + session.machineId)), { what: 'machine cgroups removed' });
@@ -57,6 +66,8 @@ test('idle timeout: a session with no client ends, one with a client stays', asy
   await waitFor(async () => (await server.api('GET', `/v1/sessions/${busy.id}`)).json.status === 'expired',
     { timeoutMs: 8000, what: 'session to expire after its client left' });
   await assertGone(busy);
+  assert.deepEqual(await eventTypes(busy.id), ['created', 'ready', 'connected', 'disconnected', 'expired']);
+  assert.deepEqual(await eventTypes(idle.id), ['created', 'ready', 'expired']);
 });
 
 test('killing Chromium marks the session failed within 2 s and closes its websockets', async () => {
@@ -74,6 +85,9 @@ test('killing Chromium marks the session failed within 2 s and closes its websoc
   assert.equal(got.status, 'failed');
   assert.ok(Date.parse(got.endedAt) - killedAt < 2000);
   await assertGone(s);
+  const types = await eventTypes(s.id);
+  assert.deepEqual(types.slice(0, 3), ['created', 'ready', 'connected']);
+  assert.deepEqual(types.slice(-2), ['crashed', 'failed']);
 });
 
 test('a server killed with live sessions reconciles them on restart', async () => {

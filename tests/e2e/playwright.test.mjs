@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { chromium } from 'playwright-core';
-import { startServer } from './lib/server.mjs';
+import { startServer, waitFor } from './lib/server.mjs';
 import { exerciseForm } from './lib/form.mjs';
 
 let server;
@@ -67,6 +67,43 @@ test('CDP messages over 10 MB pass the proxy intact in both directions', async (
     assert.equal(inPage, fnv(payload));
   } finally {
     await browser.close();
+    await server.release(session.id);
+  }
+});
+
+test('a client that disconnects and reconnects finds its tabs, cookies and page state', async () => {
+  const session = await server.createSession();
+  try {
+    let browser = await chromium.connectOverCDP(session.cdpUrl);
+    let context = browser.contexts()[0];
+    const page = await context.newPage();
+    await page.goto('data:text/html,<title>kept</title><input id="q">');
+    await page.fill('#q', 'typed before the disconnect');
+    await page.evaluate(() => { window.kept = 42; });
+    await context.addCookies([{ name: 'sid', value: 'abc123', url: 'https://reconnect.example' }]);
+    // Drop the connection without closing anything in the browser.
+    await browser.close();
+    await waitFor(async () => (await server.api('GET', `/v1/sessions/${session.id}/events`)).json.events
+      .some((e) => e.type === 'disconnected'), { what: 'the gateway to see the disconnect' });
+    assert.equal((await server.api('GET', `/v1/sessions/${session.id}`)).json.status, 'ready');
+
+    browser = await chromium.connectOverCDP(session.cdpUrl);
+    try {
+      context = browser.contexts()[0];
+      const again = context.pages().find((p) => p.url().startsWith('data:text/html'));
+      assert.ok(again, `tab kept: ${context.pages().map((p) => p.url())}`);
+      assert.equal(await again.title(), 'kept');
+      assert.equal(await again.inputValue('#q'), 'typed before the disconnect');
+      assert.equal(await again.evaluate(() => window.kept), 42);
+      const cookies = await context.cookies('https://reconnect.example');
+      assert.deepEqual(cookies.map((c) => [c.name, c.value]), [['sid', 'abc123']]);
+    } finally {
+      await browser.close();
+    }
+    const types = async () => (await server.api('GET', `/v1/sessions/${session.id}/events`)).json.events.map((e) => e.type);
+    await waitFor(async () => (await types()).length >= 6, { what: 'the second disconnect' });
+    assert.deepEqual(await types(), ['created', 'ready', 'connected', 'disconnected', 'connected', 'disconnected']);
+  } finally {
     await server.release(session.id);
   }
 });

@@ -150,6 +150,16 @@ json handle(const std::string& line) {
     unlink(link.c_str());
     return {{"ok", symlink(target.c_str(), link.c_str()) == 0}, {"errno", errno}};
   }
+  if (cmd == "spew") {  // "spew MIB": write that much to stderr, ending with a marker line
+    std::string chunk(64 * 1024, 'x');
+    chunk.back() = '\n';
+    long mib = std::stol(arg);
+    for (long i = 0; i < mib * 16; ++i) {
+      if (write(2, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) return {{"ok", false}};
+    }
+    const char marker[] = "probe: spew done\n";
+    return {{"ok", write(2, marker, sizeof marker - 1) == sizeof marker - 1}};
+  }
   if (cmd == "spawn") {
     pid_t child = fork();
     if (child == 0) {

@@ -19,12 +19,13 @@ TEST(CommandLine, DefaultsWithoutArguments) {
   EXPECT_EQ(cl->level, "info");
   EXPECT_FALSE(cl->no_api);
   EXPECT_FALSE(cl->no_seccomp);
+  EXPECT_FALSE(cl->no_ioeventfd);
   EXPECT_FALSE(cl->help);
 }
 
 TEST(CommandLine, ValuesSeparateOrAfterEquals) {
   auto cl = parse({"--api-sock", "/run/vm.sock", "--id=vm-1", "--level", "debug", "--log-path=/tmp/a=b.log",
-                   "--metrics-path", "m.json", "--serial-out", "s.txt", "--no-seccomp"});
+                   "--metrics-path", "m.json", "--serial-out", "s.txt", "--no-seccomp", "--no-ioeventfd"});
   ASSERT_TRUE(cl) << cl.error().message;
   EXPECT_EQ(cl->api_sock, "/run/vm.sock");
   EXPECT_EQ(cl->id, "vm-1");
@@ -33,6 +34,7 @@ TEST(CommandLine, ValuesSeparateOrAfterEquals) {
   EXPECT_EQ(cl->metrics_path, "m.json");
   EXPECT_EQ(cl->serial_out, "s.txt");
   EXPECT_TRUE(cl->no_seccomp);
+  EXPECT_TRUE(cl->no_ioeventfd);
 }
 
 TEST(CommandLine, ConfigFileWithoutApi) {
@@ -47,7 +49,7 @@ TEST(CommandLine, HelpEitherSpelling) {
   EXPECT_TRUE(parse({"--help"})->help);
   std::string help = command_line_help("kindling-vmm");
   for (const char* flag : {"--api-sock", "--config-file", "--no-api", "--id", "--level", "--log-path", "--metrics-path",
-                           "--serial-out", "--no-seccomp"}) {
+                           "--serial-out", "--no-seccomp", "--no-ioeventfd"}) {
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
   }
 }

@@ -16,9 +16,9 @@ class RecordingDevice : public VirtioDevice {
   std::vector<uint16_t> queue_max_sizes() const override { return {256}; }
   void read_config(uint64_t, std::span<uint8_t> d) const override { std::memset(d.data(), 0, d.size()); }
   void write_config(uint64_t, std::span<const uint8_t>) override {}
-  void activate(uint64_t features, const std::vector<VirtqueueConfig>& q) override {
-    activated_features = features;
-    queues = q;
+  void activate(VirtioActivation a) override {
+    activated_features = a.acked_features;
+    queues = a.queues;
   }
   void queue_notify(uint16_t q) override { notified.push_back(q); }
   void reset() override { ++resets; }

@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -45,16 +46,32 @@ TEST(SeccompFilter, VcpuThreadsMayOnlyRunTheGuestAndWrite) {
   EXPECT_EQ(exit_status_under(SeccompThread::kVcpu, [] { return ::ioctl(-1, KVM_GET_REGS, 0) < 0 ? 0 : 1; }), kDenied);
 }
 
-TEST(SeccompFilter, ApiThreadOpensFilesAndDrivesKvmButMakesNoSockets) {
+TEST(SeccompFilter, ApiThreadOpensFilesDrivesKvmAndAttachesTaps) {
   EXPECT_EQ(exit_status_under(SeccompThread::kApi, [] { return ::open("/dev/null", O_RDONLY) >= 0 ? 0 : 1; }), 0);
   EXPECT_EQ(exit_status_under(SeccompThread::kApi, [] { return ::ioctl(-1, KVM_GET_REGS, 0) < 0 && errno == EBADF ? 0 : 1; }), 0);
-  EXPECT_EQ(exit_status_under(SeccompThread::kApi, [] { return ::socket(AF_UNIX, SOCK_STREAM, 0) >= 0 ? 0 : 1; }), kDenied);
+  EXPECT_EQ(exit_status_under(SeccompThread::kApi, [] { return ::ioctl(-1, TUNSETIFF, 0) < 0 && errno == EBADF ? 0 : 1; }), 0);
+  // The device thread may start under this filter, so its backend I/O
+  // (vsock and tap sockets) is allowed here too.
+  EXPECT_EQ(exit_status_under(SeccompThread::kApi, [] { return ::socket(AF_UNIX, SOCK_STREAM, 0) >= 0 ? 0 : 1; }), 0);
+  EXPECT_EQ(exit_status_under(SeccompThread::kApi, [] { return ::ioctl(-1, TUNSETOFFLOAD, 0) < 0 ? 0 : 1; }), kDenied);
   // No terminal probes: the logger never asks whether stderr is a tty.
   EXPECT_EQ(exit_status_under(SeccompThread::kApi, [] {
               termios t{};
               return ::ioctl(0, TCGETS, &t) == 0 ? 0 : 1;
             }),
             kDenied);
+}
+
+TEST(SeccompFilter, DeviceThreadsDoBackendIoButNoIoctlAndOpenNothing) {
+  EXPECT_EQ(exit_status_under(SeccompThread::kDevice, [] { return ::socket(AF_UNIX, SOCK_STREAM, 0) >= 0 ? 0 : 1; }), 0);
+  EXPECT_EQ(exit_status_under(SeccompThread::kDevice, [] {
+              char byte = 0;
+              return ::pread(-1, &byte, 1, 0) < 0 && errno == EBADF ? 0 : 1;
+            }),
+            0);
+  EXPECT_EQ(exit_status_under(SeccompThread::kDevice, [] { return ::open("/dev/null", O_RDONLY) >= 0 ? 0 : 1; }), kDenied);
+  EXPECT_EQ(exit_status_under(SeccompThread::kDevice, [] { return ::ioctl(-1, KVM_RUN, 0) < 0 ? 0 : 1; }), kDenied);
+  EXPECT_EQ(exit_status_under(SeccompThread::kDevice, [] { return ::ioctl(-1, TUNSETIFF, 0) < 0 ? 0 : 1; }), kDenied);
 }
 
 }  // namespace

@@ -72,5 +72,24 @@ TEST(VmmConfig, VmConfigJsonHasFirecrackerSections) {
   EXPECT_TRUE(j["drives"].is_array());
 }
 
+TEST(VmmConfig, NetworkInterfaceTakesRateLimitersLikeFirecracker) {
+  json j = json::parse(R"({"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:0a:00:00:02",
+                            "rx_rate_limiter": {"bandwidth": {"size": 1000, "refill_time": 100}},
+                            "tx_rate_limiter": {"ops": {"size": 10, "refill_time": 100}}})");
+  auto n = parse_network_interface(j, "eth0");
+  ASSERT_TRUE(n) << n.error().message;
+  ASSERT_TRUE(n->rx_rate_limiter && n->rx_rate_limiter->bandwidth);
+  EXPECT_EQ(n->rx_rate_limiter->bandwidth->size, 1000u);
+  ASSERT_TRUE(n->tx_rate_limiter && n->tx_rate_limiter->ops);
+  EXPECT_FALSE(n->tx_rate_limiter->bandwidth);
+  j["tx_rate_limiter"]["ops"]["size"] = 0;
+  EXPECT_FALSE(parse_network_interface(j, "eth0"));
+  j.erase("tx_rate_limiter");
+  j["rx_rate_limiter"] = nullptr;
+  auto plain = parse_network_interface(j, "eth0");
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->rx_rate_limiter);
+}
+
 }  // namespace
 }  // namespace kindling::vmm

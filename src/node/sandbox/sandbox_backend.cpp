@@ -118,7 +118,9 @@ Result<std::unique_ptr<SandboxBackend>> SandboxBackend::create(SandboxConfig con
   if (ec) return make_error("cannot create state dir " + config.state_dir + ": " + ec.message());
   KINDLING_TRY(layout, CgroupLayout::prepare(config.cgroup_root, config.cgroup_parent));
   KINDLING_TRY(filter, compile_browser_seccomp());
-  auto host = std::make_shared<SandboxHost>(std::move(config), std::move(layout), std::move(filter));
+  KINDLING_TRY(collector, OutputCollector::create());
+  auto host = std::make_shared<SandboxHost>(std::move(config), std::move(layout), std::move(filter),
+                                            std::move(collector));
   return std::unique_ptr<SandboxBackend>(new SandboxBackend(std::move(host)));
 }
 
@@ -150,11 +152,8 @@ Result<std::unique_ptr<Machine>> SandboxBackend::start(const MachineSpec& spec) 
   if (::mkdir(run_dir.c_str(), 0700) != 0) return make_error("cannot create " + run_dir + ": " + errno_text(errno));
   undo.run_dir = run_dir;
   if (::chown(run_dir.c_str(), uid, uid) != 0) return make_error("cannot chown " + run_dir + ": " + errno_text(errno));
-  // The log belongs to host root: the agent writes it through the inherited
-  // descriptor but cannot reopen or read it.
-  UniqueFd log_fd(
-      ::open((run_dir + "/agent.log").c_str(), O_CREAT | O_EXCL | O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!log_fd.valid()) return make_error("cannot create agent log: " + errno_text(errno));
+  // stdout/stderr: a pipe whose bounded tail the host keeps in memory.
+  KINDLING_TRY(output, host.output->open_source());
   UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   UniqueFd agent_fd(::open(config.agent_path.c_str(), O_PATH | O_CLOEXEC));
   if (!null_fd.valid() || !agent_fd.valid()) {
@@ -199,7 +198,7 @@ Result<std::unique_ptr<Machine>> SandboxBackend::start(const MachineSpec& spec) 
   plan.release_fd = release_r.get();
   plan.status_fd = status_w.get();
   plan.stdin_fd = null_fd.get();
-  plan.log_fd = log_fd.get();
+  plan.log_fd = output.write_end.get();
   plan.agent_host_path = config.agent_path.c_str();
   plan.agent_fd = agent_fd.get();
   plan.run_dir_host_path = run_dir.c_str();
@@ -267,7 +266,7 @@ Result<std::unique_ptr<Machine>> SandboxBackend::start(const MachineSpec& spec) 
   undo.armed = false;
   spdlog::info("machine {}: started, pid {}, host uid {}", spec.id, pid, uid);
   auto machine = std::make_unique<SandboxMachine>(host_, spec.id, pid, owned_pidfd.release(), uid);
-  machine->log_fd_ = std::move(log_fd);
+  machine->output_ = std::move(output.tail);
   return std::unique_ptr<Machine>(std::move(machine));
 }
 
@@ -406,16 +405,9 @@ std::string SandboxMachine::cgroup_file(const std::string& name) const {
 }
 
 std::string SandboxMachine::agent_log_tail(std::size_t max_bytes) const {
-  // Through the descriptor opened at start: the path is in a directory the
-  // machine controls, so it could point anywhere by now.
-  struct stat st{};
-  if (!log_fd_.valid() || ::fstat(log_fd_.get(), &st) != 0) return {};
-  auto size = static_cast<std::size_t>(st.st_size);
-  std::size_t from = size > max_bytes ? size - max_bytes : 0;
-  std::string text(size - from, '\0');
-  ssize_t n = ::pread(log_fd_.get(), text.data(), text.size(), static_cast<off_t>(from));
-  text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-  return text;
+  return output_ ? output_->tail(max_bytes) : std::string();
 }
+
+std::uint64_t SandboxMachine::agent_output_bytes() const { return output_ ? output_->total_bytes() : 0; }
 
 }  // namespace kindling::node

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "node/machine.hpp"
+#include "node/output_collector.hpp"
 #include "node/sandbox/machine_cgroup.hpp"
 #include "node/sandbox/sandbox_config.hpp"
 #include "node/sandbox/uid_range_pool.hpp"
@@ -23,14 +24,16 @@ namespace kindling::node {
 // State shared by the backend and the machines it started (a machine may
 // outlive the backend object that made it).
 struct SandboxHost {
-  SandboxHost(SandboxConfig c, CgroupLayout layout, std::vector<sock_filter> filter)
+  SandboxHost(SandboxConfig c, CgroupLayout layout, std::vector<sock_filter> filter,
+              std::unique_ptr<OutputCollector> collector)
       : config(std::move(c)), cgroups(std::move(layout)), uids(config.uid_base, config.uid_slots, config.uid_lock_dir),
-        seccomp(std::move(filter)) {}
+        seccomp(std::move(filter)), output(std::move(collector)) {}
 
   SandboxConfig config;
   CgroupLayout cgroups;
   UidRangePool uids;
   std::vector<sock_filter> seccomp;
+  std::unique_ptr<OutputCollector> output;  // machines' stdout/stderr
   std::mutex mutex;
   std::set<std::string> live;  // ids of machines not yet reaped
 };
@@ -55,8 +58,11 @@ class SandboxMachine final : public Machine {
   uid_t host_uid() const { return host_uid_; }
   // Path of a cgroup control file of this machine ("pids.max", ...).
   std::string cgroup_file(const std::string& name) const;
-  // The last `max_bytes` the agent wrote to stdout/stderr.
+  // The last `max_bytes` (at most 64 KiB) the agent and Chromium wrote to
+  // stdout/stderr; kept in host memory, never on disk.
   std::string agent_log_tail(std::size_t max_bytes = 4096) const;
+  // How much they wrote in all.
+  std::uint64_t agent_output_bytes() const;
 
  private:
   std::shared_ptr<SandboxHost> host_;
@@ -66,7 +72,7 @@ class SandboxMachine final : public Machine {
   UniqueFd pidfd_;
   uid_t host_uid_;
   friend class SandboxBackend;
-  UniqueFd log_fd_;
+  std::shared_ptr<OutputTail> output_;
   std::mutex reap_mutex_;
   std::mutex mutex_;  // guards exit_; held while resources are freed
   std::optional<MachineExit> exit_;

@@ -84,6 +84,26 @@ ApiResponse route(Vmm& vmm, const HttpRequest& req) {
         auto c = parse_metrics(*j);
         return c ? from_status(vmm.set_metrics(*c)) : fault(c.error().message);
       }
+      if (p == "/entropy") {
+        auto c = parse_entropy(*j);
+        return c ? from_status(vmm.set_entropy(std::move(*c))) : fault(c.error().message);
+      }
+      if (p == "/vsock") {
+        auto c = parse_vsock(*j);
+        return c ? from_status(vmm.set_vsock(std::move(*c))) : fault(c.error().message);
+      }
+      if (p.rfind("/network-interfaces/", 0) == 0) {
+        std::string id = p.substr(20);
+        if (id.empty()) return fault("Missing iface id in the path.");
+        auto c = parse_network_interface(*j, id);
+        return c ? from_status(vmm.set_network_interface(std::move(*c))) : fault(c.error().message);
+      }
+      if (p.rfind("/drives/", 0) == 0) {
+        std::string id = p.substr(8);
+        if (id.empty()) return fault("Missing drive id in the path.");
+        auto c = parse_drive(*j, id);
+        return c ? from_status(vmm.set_drive(std::move(*c))) : fault(c.error().message);
+      }
       if (p == "/serial") {
         auto c = parse_serial(*j);
         return c ? from_status(vmm.set_serial(std::move(*c))) : fault(c.error().message);

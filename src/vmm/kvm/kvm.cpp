@@ -113,4 +113,15 @@ Result<UniqueFd> KvmVm::register_irqfd(uint32_t gsi) {
   return efd;
 }
 
+Status KvmVm::register_ioeventfd(uint64_t addr, uint32_t len, uint64_t datamatch, int fd) {
+  kvm_ioeventfd req{};
+  req.datamatch = datamatch;
+  req.addr = addr;
+  req.len = len;
+  req.fd = fd;
+  req.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+  if (::ioctl(fd_.get(), KVM_IOEVENTFD, &req) != 0) return ioctl_error("KVM_IOEVENTFD");
+  return ok_status();
+}
+
 }  // namespace kindling::vmm

@@ -45,6 +45,9 @@ class KvmVm {
   Status set_irq_line(uint32_t irq, bool level);
   // Edge-triggered interrupt through an eventfd; returns the eventfd.
   Result<UniqueFd> register_irqfd(uint32_t gsi);
+  // KVM signals `fd` instead of exiting when the guest writes `datamatch`
+  // (`len` bytes) at MMIO address `addr`.
+  Status register_ioeventfd(uint64_t addr, uint32_t len, uint64_t datamatch, int fd);
 
  private:
   UniqueFd fd_;

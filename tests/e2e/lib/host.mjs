@@ -39,8 +39,30 @@ export function descendants(pid) {
   return out;
 }
 
-export function mountCount() {
-  return readOr('/proc/self/mountinfo').split('\n').filter(Boolean).length;
+// Mount points of the host's mount table (field 5 of mountinfo), one entry
+// per mount, so that two readings can be compared as multisets.
+export function mountPoints() {
+  return readOr('/proc/self/mountinfo').split('\n').filter(Boolean).map((l) => l.split(' ')[4]);
+}
+
+// Mounts in `after` that were not in `before` and that belong to the server
+// of `dataDir`. The host's mount table is shared with everything else that
+// runs on the host (other tests, other servers), so a mount counts as this
+// server's when it lies under its data directory or carries one of its tags:
+// the cgroup parent (cgroupParentOf) or the 6-hex-digit network tag that
+// names its network namespaces (kindling-<tag>-<n> under /run/netns).
+export function extraMountsOf(dataDir, before, after) {
+  const left = new Map();
+  for (const m of before) left.set(m, (left.get(m) || 0) + 1);
+  const extra = [];
+  for (const m of after) {
+    const n = left.get(m) || 0;
+    if (n > 0) left.set(m, n - 1); else extra.push(m);
+  }
+  const dir = realpathSync(dataDir);
+  const hash = createHash('sha256').update(dir).digest('hex');
+  const tags = [cgroupParentOf(dataDir), `kindling-${hash.slice(0, 6)}-`];
+  return extra.filter((m) => m === dir || m.startsWith(dir + '/') || tags.some((t) => m.includes(t)));
 }
 
 // Distinct namespaces in use by processes on the host, leaving out those of

@@ -16,16 +16,17 @@ enum : uint64_t {
 };
 constexpr uint32_t kMagicValue = 0x74726976;  // "virt"
 constexpr uint32_t kVendor = 0x4b444c47;       // "GLDK"
-constexpr uint32_t kStatusDriverOk = 4, kStatusFeaturesOk = 8, kStatusFailed = 0x80;
-constexpr uint32_t kInterruptUsedBuffer = 1;
+constexpr uint32_t kStatusDriverOk = 4, kStatusFeaturesOk = 8, kStatusNeedsReset = 0x40, kStatusFailed = 0x80;
+constexpr uint32_t kInterruptUsedBuffer = 1, kInterruptConfigChange = 2;
 
 void set_low(uint64_t& v, uint32_t low) { v = (v & 0xffffffff00000000ull) | low; }
 void set_high(uint64_t& v, uint32_t high) { v = (v & 0xffffffffull) | (uint64_t{high} << 32); }
 
 }  // namespace
 
-MmioTransport::MmioTransport(std::shared_ptr<VirtioDevice> device, std::function<void()> raise_irq)
-    : device_(std::move(device)), raise_irq_(std::move(raise_irq)) {
+MmioTransport::MmioTransport(std::shared_ptr<VirtioDevice> device, std::function<void()> raise_irq,
+                             const GuestMemory* memory)
+    : device_(std::move(device)), raise_irq_(std::move(raise_irq)), memory_(memory) {
   for (uint16_t max : device_->queue_max_sizes()) queues_.push_back({max, max, false, 0, 0, 0});
 }
 
@@ -65,20 +66,31 @@ void MmioTransport::write(uint64_t offset, std::span<const uint8_t> data) {
       write_register(offset, v);
     }
   }
-  if (notify) device_->queue_notify(notify_queue);  // outside the lock: devices may signal back
+  if (!notify) return;
+  // Outside the lock: the device takes its own and may signal back.
+  if (notifier_) {
+    notifier_(notify_queue);
+  } else {
+    device_->queue_notify(notify_queue);
+  }
 }
 
+// Called by devices on the device thread: no transport lock (lock order is
+// transport -> device, and the device holds its own here).
 void MmioTransport::signal_used_buffer() {
-  {
-    std::lock_guard lock(mu_);
-    interrupt_status_ |= kInterruptUsedBuffer;
-  }
+  interrupt_status_.fetch_or(kInterruptUsedBuffer);
+  if (raise_irq_) raise_irq_();
+}
+
+void MmioTransport::signal_needs_reset() {
+  needs_reset_ = true;
+  interrupt_status_.fetch_or(kInterruptConfigChange);
   if (raise_irq_) raise_irq_();
 }
 
 uint32_t MmioTransport::device_status() const {
   std::lock_guard lock(mu_);
-  return status_;
+  return status_ | (needs_reset_ ? kStatusNeedsReset : 0);
 }
 
 VirtqueueConfig* MmioTransport::selected_queue() { return queue_sel_ < queues_.size() ? &queues_[queue_sel_] : nullptr; }
@@ -96,7 +108,7 @@ uint32_t MmioTransport::read_register(uint64_t offset) {
     case kQueueNumMax: return selected_queue() ? selected_queue()->max_size : 0;
     case kQueueReady: return selected_queue() && selected_queue()->ready ? 1 : 0;
     case kInterruptStatus: return interrupt_status_;
-    case kStatus: return status_;
+    case kStatus: return status_ | (needs_reset_ ? kStatusNeedsReset : 0);
     case kConfigGeneration: return config_generation_;
     default: return 0;
   }
@@ -126,7 +138,7 @@ void MmioTransport::write_register(uint64_t offset, uint32_t v) {
     case kQueueAvailHigh: if (queue_writable) set_high(q->avail_ring, v); break;
     case kQueueUsedLow: if (queue_writable) set_low(q->used_ring, v); break;
     case kQueueUsedHigh: if (queue_writable) set_high(q->used_ring, v); break;
-    case kInterruptAck: interrupt_status_ &= ~v; break;
+    case kInterruptAck: interrupt_status_.fetch_and(~v); break;
     case kStatus:
       if (v == 0) {
         reset_locked();
@@ -143,7 +155,13 @@ void MmioTransport::write_register(uint64_t offset, uint32_t v) {
           break;
         }
         activated_ = true;
-        device_->activate(driver_features_, queues_);
+        VirtioActivation a;
+        a.memory = memory_;
+        a.acked_features = driver_features_;
+        a.queues = queues_;
+        a.signal_used = [this] { signal_used_buffer(); };
+        a.fail = [this](const std::string&) { signal_needs_reset(); };
+        device_->activate(std::move(a));
       }
       break;
     default: break;
@@ -156,6 +174,7 @@ void MmioTransport::reset_locked() {
   driver_features_ = 0;
   status_ = 0;
   interrupt_status_ = 0;
+  needs_reset_ = false;
   queue_sel_ = 0;
   activated_ = false;
   ++config_generation_;

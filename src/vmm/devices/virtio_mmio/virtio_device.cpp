@@ -1,0 +1,76 @@
+#include "vmm/devices/virtio_mmio/virtio_device.hpp"
+
+#include "vmm/logger.hpp"
+
+#include <cstring>
+
+namespace kindling::vmm {
+
+void VirtioDeviceBase::activate(VirtioActivation activation) {
+  std::lock_guard lock(mu_);
+  activation_ = std::move(activation);
+  mem_ = activation_.memory;
+  acked_features_ = activation_.acked_features;
+  queues_.clear();
+  active_ = true;
+  failed_ = false;
+  if (!mem_) {
+    fail("no guest memory");
+    return;
+  }
+  for (size_t i = 0; i < activation_.queues.size(); ++i) {
+    auto q = Virtqueue::create(*mem_, activation_.queues[i], acked_features_);
+    if (!q) {
+      fail("queue " + std::to_string(i) + ": " + q.error().message);
+      return;
+    }
+    queues_.push_back(std::move(*q));
+  }
+  on_activate();
+}
+
+void VirtioDeviceBase::queue_notify(uint16_t queue_index) {
+  std::lock_guard lock(mu_);
+  if (!usable() || queue_index >= queues_.size()) return;
+  process_queue(queue_index);
+}
+
+void VirtioDeviceBase::reset() {
+  std::lock_guard lock(mu_);
+  on_reset();
+  queues_.clear();
+  active_ = false;
+  failed_ = false;
+  mem_ = nullptr;
+  activation_ = {};
+}
+
+bool VirtioDeviceBase::failed() const {
+  std::lock_guard lock(mu_);
+  return failed_;
+}
+
+void VirtioDeviceBase::run_if_active(const std::function<void()>& fn) {
+  std::lock_guard lock(mu_);
+  if (usable()) fn();
+}
+
+void VirtioDeviceBase::fail(const std::string& why) {
+  if (failed_) return;
+  failed_ = true;
+  log_warn("virtio device type {}: {}; marked DEVICE_NEEDS_RESET", device_type(), why);
+  if (activation_.fail) activation_.fail(why);
+}
+
+void VirtioDeviceBase::interrupt_if_needed(size_t q) {
+  if (q < queues_.size() && queues_[q].needs_interrupt() && activation_.signal_used) activation_.signal_used();
+}
+
+void read_config_bytes(std::span<const uint8_t> src, uint64_t offset, std::span<uint8_t> data) {
+  std::memset(data.data(), 0, data.size());
+  if (offset >= src.size()) return;
+  size_t n = std::min<uint64_t>(data.size(), src.size() - offset);
+  std::memcpy(data.data(), src.data() + offset, n);
+}
+
+}  // namespace kindling::vmm

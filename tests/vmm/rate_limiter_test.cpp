@@ -1,0 +1,77 @@
+// Token buckets on a fake clock, the timer a refusal arms, and a device
+// that defers a throttled request and finishes it on retry.
+#include "vmm/devices/rate_limiter.hpp"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include "vmm/devices/virtio_rng/entropy.hpp"
+
+namespace kindling::vmm {
+namespace {
+
+TEST(TokenBucket, RefillsAtSizePerRefillTime) {
+  TokenBucket b({1000, 0, 1000}, 0);  // 1000 tokens per second
+  EXPECT_TRUE(b.try_consume(1000, 0));
+  EXPECT_FALSE(b.try_consume(1, 0));
+  EXPECT_NEAR(b.wait_us(100, 0), 100'000, 10);
+  EXPECT_FALSE(b.try_consume(600, 500'000));
+  EXPECT_TRUE(b.try_consume(500, 500'000));
+  EXPECT_TRUE(b.try_consume(1000, 10'000'000));  // never more than `size` saved up
+  EXPECT_FALSE(b.try_consume(1, 10'000'000));
+}
+
+TEST(TokenBucket, OneTimeBurstIsSpentFirstAndNeverRefills) {
+  TokenBucket b({100, 400, 1000}, 0);
+  EXPECT_TRUE(b.try_consume(450, 0));  // 400 burst + 50 tokens
+  EXPECT_TRUE(b.try_consume(50, 0));
+  EXPECT_FALSE(b.try_consume(1, 0));
+  EXPECT_TRUE(b.try_consume(100, 1'000'000));
+  EXPECT_FALSE(b.try_consume(1, 1'000'000));
+}
+
+TEST(TokenBucket, OversizedRequestPassesWhenFullAndLeavesADebt) {
+  TokenBucket b({100, 0, 100}, 0);
+  EXPECT_TRUE(b.try_consume(300, 0));
+  EXPECT_FALSE(b.try_consume(1, 100'000));        // paid back 100 of the 200 debt
+  EXPECT_TRUE(b.try_consume(1, 300'000 + 10'000));
+}
+
+TEST(RateLimiter, RefusalArmsTheTimer) {
+  int64_t now = 0;
+  RateLimiterConfig c;
+  c.ops = TokenBucketConfig{2, 0, 50};
+  c.bandwidth = TokenBucketConfig{1 << 20, 0, 1000};
+  auto r = RateLimiter::create(c, [&] { return now; }).value();
+  EXPECT_TRUE(r->consume(100));
+  EXPECT_TRUE(r->consume(100));
+  EXPECT_FALSE(r->consume(100));
+  EXPECT_EQ(r->throttled_total(), 1u);
+  pollfd p{r->timer_fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 2000), 1) << "the timer never fired";
+  r->on_timer();
+  now = 50'000;
+  EXPECT_TRUE(r->consume(100));
+}
+
+TEST(RateLimiter, ThrottledEntropyRequestIsDeferredThenServed) {
+  GuestMemory mem = GuestMemory::create(1 << 20).value();
+  bool allow = false;
+  auto dev = std::make_shared<VirtioEntropy>([&](uint64_t) { return allow; });
+  VirtioActivation a;
+  a.memory = &mem;
+  a.acked_features = kVirtioFVersion1;
+  a.queues = {VirtqueueConfig{8, 8, true, 0x1000, 0x2000, 0x3000}};
+  dev->activate(a);
+  ASSERT_TRUE(mem.write_obj(0x1000, VirtqDesc{0x10000, 32, kVirtqDescFWrite, 0}));
+  ASSERT_TRUE(mem.write_obj<uint16_t>(0x2000 + 2, 1));
+  dev->queue_notify(0);
+  EXPECT_EQ(*mem.read_obj<uint16_t>(0x3000 + 2), 0) << "served despite the limiter";
+  allow = true;
+  dev->retry();
+  EXPECT_EQ(*mem.read_obj<uint16_t>(0x3000 + 2), 1);
+  EXPECT_EQ(*mem.read_obj<uint32_t>(0x3000 + 8), 32u);
+}
+
+}  // namespace
+}  // namespace kindling::vmm
