@@ -254,7 +254,13 @@ int SessionManager::live_count_for(const std::string& owner) const {
 }
 
 Result<SessionRecord> SessionManager::get(const std::string& id) {
-  if (auto it = live_.find(id); it != live_.end()) return it->second->record_;
+  if (auto it = live_.find(id); it != live_.end()) {
+    SessionRecord r = it->second->record_;
+    if (const auto& machine = it->second->browser_.machine)
+      if (auto counters = machine->network_counters())
+        r.network = SessionRecord::NetworkUsage{counters->rx_bytes, counters->tx_bytes};
+    return r;
+  }
   auto found = store_.find(id);
   if (!found) return found.error();
   if (!*found) return make_error("no session with id '" + id + "'", "not_found");

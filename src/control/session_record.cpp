@@ -76,6 +76,7 @@ nlohmann::json to_api_json(const SessionRecord& r) {
   j["chromiumSandbox"] = r.chromium_sandbox ? json(*r.chromium_sandbox) : json(nullptr);
   if (!r.sandbox_note.empty()) j["sandboxNote"] = r.sandbox_note;
   if (!r.browser_version.empty()) j["browserVersion"] = r.browser_version;
+  if (r.network) j["network"] = {{"rxBytes", r.network->rx_bytes}, {"txBytes", r.network->tx_bytes}};
   return j;
 }
 

@@ -50,6 +50,13 @@ struct SessionRecord {
   std::string start_path = "cold";  // "cold" | "warm"
   StartTimings timings;
   BrowserIdentity identity;  // what the session's browser was made to look like
+  // Bytes the machine's network interface moved, filled in for live
+  // sessions on read (not stored); none when machines have no network.
+  struct NetworkUsage {
+    std::uint64_t rx_bytes = 0;
+    std::uint64_t tx_bytes = 0;
+  };
+  std::optional<NetworkUsage> network;
 };
 
 // One thing that happened to a session, for GET /v1/sessions/{id}/events.
