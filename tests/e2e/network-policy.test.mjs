@@ -122,7 +122,9 @@ test('every denied class is unreachable from the session, directly, by DNS, by r
   for (const a of slotHost) targets[`host end of a machine link ${a}`] = `http://${a}:${hostPort}/`;
   for (const a of otherMachines) targets[`a machine (possibly another session) ${a}`] = `http://${a}:9222/`;
 
-  const privateBefore = inet.log.filter((e) => e.private).length;
+  // The host's own probes above are not the session's; their log lines may
+  // still be on their way, so entries are told apart by time.
+  const sessionStart = Date.now();
   const session = await server.createSession();
   const browser = await chromium.connectOverCDP(session.cdpUrl);
   const reached = [];
@@ -131,21 +133,23 @@ test('every denied class is unreachable from the session, directly, by DNS, by r
     const page = await browser.contexts()[0].newPage();
     for (const [what, url] of Object.entries(targets)) {
       const r = await visit(page, url);
-      if (r.ok && /reachable|host service/.test(r.text || '')) reached.push(`${what}: ${url} -> ${r.text}`);
+      if (r.ok && /\breachable \d|host service/.test(r.text || "")) reached.push(`${what}: ${url} -> ${r.text}`);
       else assert.ok(!r.ok || r.status >= 300, `${what}: ${url} answered ${JSON.stringify(r)}`);
     }
     // Still fine afterwards: the policy denied, it did not break the network.
-    assert.ok((await visit(page, 'http://site.test/')).ok);
+    // On a fresh tab: the last denial's error page can still be committing
+    // in the old one ("interrupted by another navigation").
+    const after = await visit(await browser.contexts()[0].newPage(), 'http://site.test/');
+    assert.ok(after.ok, `the allowed site after the denials: ${JSON.stringify(after)}`);
   } finally {
     await browser.close();
     await server.release(session.id);
   }
   assert.deepEqual(reached, []);
   // Nothing arrived at the listeners (10.99.0.1:8080 is the allowed one).
-  const hits = inet.log.slice(0).filter((e) => e.private && e.private !== '10.99.0.1:8080');
+  const hits = inet.log.filter((e) => e.t >= sessionStart && e.private && e.private !== '10.99.0.1:8080');
   assert.deepEqual(hits, [], `private listeners were reached: ${JSON.stringify(hits)}`);
   assert.deepEqual(hostHits, []);
-  assert.ok(inet.log.filter((e) => e.private).length >= privateBefore);
   // Denials are answered at once (ICMP prohibited), not left to time out.
   assert.ok(Date.now() - started < Object.keys(targets).length * 5000, `took ${Date.now() - started} ms`);
 });

@@ -39,8 +39,13 @@ export function descendants(pid) {
   return out;
 }
 
+// Named network namespaces (/run/netns/*) are left out: a server keeps its
+// network slots for reuse (made on demand, removed at stop), other servers
+// and test internets come and go beside us, and lib/network-leftovers.mjs
+// checks a server's own slots by name.
 export function mountCount() {
-  return readOr('/proc/self/mountinfo').split('\n').filter(Boolean).length;
+  return readOr('/proc/self/mountinfo').split('\n').filter(Boolean)
+    .filter((l) => !(l.split(' ')[4] || '').startsWith('/run/netns/')).length;
 }
 
 // Distinct namespaces in use by processes on the host, leaving out those of
