@@ -7,6 +7,7 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 import { createHash, createCipheriv } from 'node:crypto';
 import { deflateSync, crc32 } from 'node:zlib';
+import { httpProxy, socksProxy } from './upstream-proxies.mjs';
 
 const SITE = '203.0.113.20';
 const DOCS = '203.0.113.10';
@@ -14,8 +15,6 @@ const DNS = '203.0.113.53';
 const HTTP_PROXY = '203.0.113.30';
 const SOCKS_PROXY = '203.0.113.31';
 const PRIVATE = ['10.99.0.1', '100.64.99.1', '172.16.99.1', '192.168.99.1', '169.254.99.1'];
-export const PROXY_USER = 'proxyuser';
-export const PROXY_PASSWORD = 'proxy-secret';
 
 const log = (entry) => process.stdout.write(JSON.stringify({ t: Date.now(), ...entry }) + '\n');
 
@@ -162,95 +161,6 @@ function site(req, res) {
   send(404, 'text/plain', 'not found');
 }
 
-// ------------------------------------------------------------ proxies
-function proxyAuthorized(header) {
-  const m = /^Basic (.+)$/.exec(header || '');
-  if (!m) return false;
-  return Buffer.from(m[1], 'base64').toString() === `${PROXY_USER}:${PROXY_PASSWORD}`;
-}
-
-function httpProxy() {
-  const server = http.createServer((req, res) => {
-    const ok = proxyAuthorized(req.headers['proxy-authorization']);
-    log({ proxy: 'http', method: req.method, url: req.url, auth: ok });
-    if (!ok) {
-      res.writeHead(407, { 'Proxy-Authenticate': 'Basic realm="test"', 'Content-Length': 0 });
-      return res.end();
-    }
-    let target;
-    try { target = new URL(req.url); } catch { res.writeHead(400); return res.end(); }
-    const headers = { ...req.headers };
-    delete headers['proxy-authorization'];
-    headers['x-via-test-proxy'] = 'http';
-    const up = http.request({ host: target.hostname, port: target.port || 80, path: target.pathname + target.search,
-      method: req.method, headers }, (ur) => { res.writeHead(ur.statusCode, ur.headers); ur.pipe(res); });
-    up.on('error', () => { res.writeHead(502); res.end(); });
-    req.pipe(up);
-  });
-  server.on('connect', (req, sock, head) => {
-    const ok = proxyAuthorized(req.headers['proxy-authorization']);
-    log({ proxy: 'http', method: 'CONNECT', url: req.url, auth: ok });
-    if (!ok) return sock.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n');
-    const [host, port] = req.url.split(':');
-    const up = net.connect(Number(port), host, () => { sock.write('HTTP/1.1 200 Connection Established\r\n\r\n'); up.write(head); up.pipe(sock); sock.pipe(up); });
-    up.on('error', () => sock.destroy());
-    sock.on('error', () => up.destroy());
-  });
-  return server;
-}
-
-function socksProxy() {
-  return net.createServer((sock) => {
-    let buf = Buffer.alloc(0);
-    let stage = 'greeting';
-    const onData = (d) => {
-      buf = Buffer.concat([buf, d]);
-      if (stage === 'greeting') {
-        if (buf.length < 2 || buf.length < 2 + buf[1]) return;
-        const methods = [...buf.subarray(2, 2 + buf[1])];
-        buf = buf.subarray(2 + buf[1]);
-        if (!methods.includes(2)) { log({ proxy: 'socks5', error: 'no user/password method' }); sock.end(Buffer.from([5, 0xff])); return; }
-        sock.write(Buffer.from([5, 2]));
-        stage = 'auth';
-      }
-      if (stage === 'auth') {
-        if (buf.length < 2 || buf.length < 3 + buf[1] || buf.length < 3 + buf[1] + buf[2 + buf[1]]) return;
-        const ulen = buf[1];
-        const user = buf.toString('utf8', 2, 2 + ulen);
-        const plen = buf[2 + ulen];
-        const pass = buf.toString('utf8', 3 + ulen, 3 + ulen + plen);
-        buf = buf.subarray(3 + ulen + plen);
-        const ok = user === PROXY_USER && pass === PROXY_PASSWORD;
-        log({ proxy: 'socks5', auth: ok });
-        if (!ok) { sock.end(Buffer.from([1, 1])); return; }
-        sock.write(Buffer.from([1, 0]));
-        stage = 'request';
-      }
-      if (stage === 'request') {
-        if (buf.length < 5) return;
-        let host; let off;
-        if (buf[3] === 1) { if (buf.length < 10) return; host = [...buf.subarray(4, 8)].join('.'); off = 8; }
-        else if (buf[3] === 3) { if (buf.length < 5 + buf[4] + 2) return; host = buf.toString('latin1', 5, 5 + buf[4]); off = 5 + buf[4]; }
-        else { sock.end(Buffer.from([5, 8, 0, 1, 0, 0, 0, 0, 0, 0])); return; }
-        const port = buf.readUInt16BE(off);
-        const rest = buf.subarray(off + 2);
-        stage = 'relay';
-        sock.removeListener('data', onData);
-        log({ proxy: 'socks5', connect: `${host}:${port}` });
-        const up = net.connect(port, host, () => {
-          sock.write(Buffer.from([5, 0, 0, 1, 0, 0, 0, 0, 0, 0]));
-          if (rest.length) up.write(rest);
-          up.pipe(sock); sock.pipe(up);
-        });
-        up.on('error', () => sock.end(Buffer.from([5, 5, 0, 1, 0, 0, 0, 0, 0, 0])));
-        sock.on('error', () => up.destroy());
-      }
-    };
-    sock.on('data', onData);
-    sock.on('error', () => {});
-  });
-}
-
 // ------------------------------------------------------------ start
 const listen = (server, port, host) => new Promise((r, j) => { server.once('error', j); server.listen(port, host, r); });
 const dns = dgram.createSocket('udp4');
@@ -259,7 +169,16 @@ dns.on('message', (msg, rinfo) => {
   if (reply) dns.send(reply, rinfo.port, rinfo.address);
 });
 await new Promise((r) => dns.bind(53, DNS, r));
-await listen(http.createServer(site), 80, SITE);
+const siteServer = http.createServer(site);
+// A websocket handshake (no frames): ws:// travels through a proxy as a
+// CONNECT tunnel, so its onopen proves the tunnel works.
+siteServer.on('upgrade', (req, sock) => {
+  log({ site: 'UPGRADE', path: req.url, host: req.headers.host });
+  const accept = createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+  sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+  sock.on('error', () => {});
+});
+await listen(siteServer, 80, SITE);
 for (const addr of PRIVATE) {
   for (const port of addr === '10.99.0.1' ? [8080, 8081] : [80]) {
     await listen(http.createServer((req, res) => {
@@ -268,6 +187,7 @@ for (const addr of PRIVATE) {
     }), port, addr);
   }
 }
-await listen(httpProxy(), 3128, HTTP_PROXY);
-await listen(socksProxy(), 1080, SOCKS_PROXY);
+const lookup = (host) => NAMES[host.toLowerCase()];
+await listen(httpProxy(log, lookup), 3128, HTTP_PROXY);
+await listen(socksProxy(log, lookup), 1080, SOCKS_PROXY);
 log({ ready: true });
