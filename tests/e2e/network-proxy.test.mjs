@@ -49,6 +49,13 @@ async function withSession(body, fn) {
 
 const since = (mark, pred) => inet.log.slice(mark).filter(pred);
 
+// Navigates and expects 200; a failure says what the proxy page said.
+async function load(page, url) {
+  const res = await page.goto(url);
+  if (res.status() !== 200) assert.fail(`${url}: ${res.status()} ${await page.textContent('body').catch(() => '')}`);
+  return res;
+}
+
 // A websocket to the site: ws:// travels through a proxy as a CONNECT tunnel.
 const websocketOpens = (page) => page.evaluate(() => new Promise((resolve) => {
   const ws = new WebSocket('ws://site.test/ws');
@@ -78,8 +85,7 @@ test('create validates proxy strictly and never echoes the password', async () =
 test('pages load through an HTTP proxy with Basic auth (plain HTTP and a CONNECT tunnel)', async () => {
   const mark = inet.log.length;
   await withSession({ proxy: HTTP }, async (page, session) => {
-    const res = await page.goto('http://site.test/');
-    assert.equal(res.status(), 200);
+    const res = await load(page, 'http://site.test/');
     assert.equal(res.headers()['x-via-test-proxy'], 'http');
     assert.equal(await page.textContent('h1'), 'Test site');
     assert.equal(await websocketOpens(page), 'open');
@@ -98,8 +104,7 @@ test('pages load through an HTTP proxy with Basic auth (plain HTTP and a CONNECT
 test('pages load through a SOCKS5 proxy with username/password', async () => {
   const mark = inet.log.length;
   await withSession({ proxy: SOCKS }, async (page) => {
-    const res = await page.goto('http://site.test/login');
-    assert.equal(res.status(), 200);
+    await load(page, 'http://site.test/login');
     await page.fill('#user', 'alice');
     await page.fill('#password', 'wonderland');
     await Promise.all([page.waitForURL(/\/account$/), page.click('#submit')]);
@@ -135,8 +140,8 @@ test('wrong credentials give a clear error page and a session event', async () =
 test('bypass rules go direct; everything else through the proxy', async () => {
   const mark = inet.log.length;
   await withSession({ proxy: { ...SOCKS, bypass: ['docs.test'] } }, async (page) => {
-    assert.equal((await page.goto('http://docs.test/index.html')).status(), 200);
-    assert.equal((await page.goto('http://site.test/')).status(), 200);
+    await load(page, 'http://docs.test/index.html');
+    await load(page, 'http://site.test/');
   });
   const connects = since(mark, (e) => e.proxy === 'socks5' && e.connect).map((e) => e.connect);
   assert.ok(connects.includes('site.test:80'), JSON.stringify(connects));
@@ -146,8 +151,7 @@ test('bypass rules go direct; everything else through the proxy', async () => {
 test('a session without a proxy goes direct', async () => {
   const mark = inet.log.length;
   await withSession({}, async (page, session) => {
-    const res = await page.goto('http://site.test/');
-    assert.equal(res.status(), 200);
+    const res = await load(page, 'http://site.test/');
     assert.equal(res.headers()['x-via-test-proxy'], undefined);
     assert.equal((await server.api('GET', `/v1/sessions/${session.id}`)).json.proxy, null);
   });

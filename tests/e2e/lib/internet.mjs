@@ -41,8 +41,10 @@ export async function startInternet() {
   const ns = `kt-inet-${id}`;
   const hostLink = `ktinet${id}`;
   const made = { ns: false, routes: [] };
+  let stopping = false;
   const children = [];
   const stop = async () => {
+    stopping = true;
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null)
       ? new Promise((r) => c.on('exit', r)) : null));
@@ -97,6 +99,10 @@ export async function startInternet() {
     });
     let siteErr = '';
     site.stderr.on('data', (d) => { siteErr += d; if (process.env.KINDLING_E2E_VERBOSE) process.stderr.write(d); });
+    // Dying mid-test takes the site, DNS and proxies with it: say so, with why.
+    site.on('exit', (code, signal) => {
+      if (!stopping) process.stderr.write(`internet-server exited (code ${code}, signal ${signal}): ${siteErr.slice(-4000)}\n`);
+    });
     if (process.env.KINDLING_E2E_VERBOSE) console.error("internet: spawned");
     await Promise.race([readyPromise, new Promise((_, rej) => setTimeout(() => rej(new Error('internet-server did not start: ' + siteErr)), 10000))]);
     if (process.env.KINDLING_E2E_VERBOSE) console.error("internet: site ready");
