@@ -129,6 +129,8 @@ test('wrong credentials give a clear error page and a session event', async () =
       const res = await page.goto('http://site.test/');
       assert.equal(res.status(), 502);
       assert.match(await page.textContent('#kindling-proxy-error'), message);
+      // A tunnel (CONNECT, as HTTPS and websockets use) fails as well.
+      assert.equal(await websocketOpens(page), 'error');
       const events = (await server.api('GET', `/v1/sessions/${session.id}/events`)).json.events;
       const failures = events.filter((e) => e.type === 'proxy_error');
       assert.ok(failures.some((e) => message.test(e.detail)), JSON.stringify(events));
