@@ -25,6 +25,9 @@ before(async () => {
   tag = networkTag(server.dataDir);
 });
 after(async () => {
+  // Errors the test internet survived (lib/internet-server.mjs): shown, so
+  // a flaky one can be traced.
+  for (const e of inet?.log.filter((x) => x.serverError || x.dnsError) || []) console.error('test internet:', e);
   await server?.stop({ keepData: true });
   try {
     if (tag) assertNoNetworkLeft(assert, tag);

@@ -18,6 +18,11 @@ const PRIVATE = ['10.99.0.1', '100.64.99.1', '172.16.99.1', '192.168.99.1', '169
 
 const log = (entry) => process.stdout.write(JSON.stringify({ t: Date.now(), ...entry }) + '\n');
 
+// One connection's error must not take the whole internet down mid-test
+// (a released machine resets its connections at any point): it is logged,
+// with its stack, where the tests can see it.
+process.on('uncaughtException', (e) => log({ serverError: String(e && e.stack || e) }));
+
 // ------------------------------------------------------------ DNS
 const NAMES = {
   'docs.test': DOCS,
@@ -164,6 +169,7 @@ function site(req, res) {
 // ------------------------------------------------------------ start
 const listen = (server, port, host) => new Promise((r, j) => { server.once('error', j); server.listen(port, host, r); });
 const dns = dgram.createSocket('udp4');
+dns.on('error', (e) => log({ dnsError: e.message }));
 dns.on('message', (msg, rinfo) => {
   const reply = dnsAnswer(msg);
   if (reply) dns.send(reply, rinfo.port, rinfo.address);

@@ -30,6 +30,9 @@ function lookupWith(table) {
 export function httpProxy(log, table) {
   const lookup = lookupWith(table);
   const server = http.createServer((req, res) => {
+    // A machine released mid-request resets its connections: never fatal.
+    req.on('error', () => {});
+    res.on('error', () => {});
     const ok = proxyAuthorized(req.headers['proxy-authorization']);
     log({ proxy: 'http', method: req.method, url: req.url, auth: ok });
     if (!ok) {
@@ -42,6 +45,7 @@ export function httpProxy(log, table) {
     delete headers['proxy-authorization'];
     const up = http.request({ host: target.hostname, port: target.port || 80, path: target.pathname + target.search,
       method: req.method, headers, lookup }, (ur) => {
+      ur.on('error', () => res.destroy());
       res.writeHead(ur.statusCode, { ...ur.headers, 'x-via-test-proxy': 'http' });
       ur.pipe(res);
     });
@@ -49,6 +53,7 @@ export function httpProxy(log, table) {
     req.pipe(up);
   });
   server.on('connect', (req, sock, head) => {
+    sock.on('error', () => {});
     const ok = proxyAuthorized(req.headers['proxy-authorization']);
     log({ proxy: 'http', method: 'CONNECT', url: req.url, auth: ok });
     if (!ok) return sock.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n');
