@@ -27,6 +27,14 @@ async function api(method, path, body) {
 const page_html = `<!doctype html><html><head><title>Hello from Kindling</title></head>
 <body><h1>It works</h1><p id="ua"></p><script>ua.textContent = navigator.userAgent</script></body></html>`;
 
+// A fresh server is still starting its first standby browser: wait for it
+// (up to 30 s), so the demo shows the warm path a running server gives.
+for (const deadline = Date.now() + 30000; Date.now() < deadline;) {
+  const health = await api('GET', '/healthz');
+  if (!health.pool || health.pool.ready > 0) break;
+  await new Promise((r) => setTimeout(r, 100));
+}
+
 const t0 = t();
 const session = await api('POST', '/v1/sessions', { timeoutSeconds: 300 });
 const t1 = t();

@@ -12,6 +12,7 @@ bash scripts/build.sh
 port="${KINDLING_DEMO_PORT:-8600}"
 data_dir="$(mktemp -d /tmp/kindling-demo.XXXXXX)"
 log="$data_dir/serve.log"
+: >"$log"
 ./build/src/cli/kindling serve --listen "127.0.0.1:$port" --data-dir "$data_dir" >"$log" 2>&1 &
 server=$!
 cleanup() {

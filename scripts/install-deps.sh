@@ -11,9 +11,9 @@ packages=(
   libsqlite3-dev libssl-dev libseccomp-dev libcap-dev libgtest-dev libgmock-dev
   clang libclang-rt-14-dev
   # run: the browser and the tools the node drives
-  chromium fonts-liberation util-linux iproute2 procps
+  chromium fonts-liberation util-linux iproute2 nftables procps
   # clients and tests
-  nodejs qemu-system-x86
+  nodejs qemu-system-x86 python3 python3.11-doc
 )
 
 missing=()

@@ -38,6 +38,7 @@ enum Tag : std::uint64_t {
   kRelayHost,
   kRelayBrowser,
   kIdentity,
+  kProxyFailures,
 };
 constexpr std::uint64_t token(std::uint64_t id, Tag tag) { return (id << 4) | tag; }
 
@@ -73,6 +74,13 @@ Status Agent::setup() {
   listener_ = std::move(listener);
   poller_.add(listener_.get(), EPOLLIN, token(0, kListener));
   log_info("listening on " + config_.listen.to_string());
+  // After the signal mask above: the proxy's threads inherit it.
+  auto proxy = ForwardProxy::start([failures = proxy_failures_](const std::string& m) { failures->push(m); });
+  if (!proxy) return proxy.error();
+  proxy_ = std::move(proxy.value());
+  config_.proxy_port = proxy_->port();
+  poller_.add(proxy_failures_->fd(), EPOLLIN, token(0, kProxyFailures));
+  log_info("forward proxy on 127.0.0.1:" + std::to_string(proxy_->port()));
   return ok_status();
 }
 
@@ -169,6 +177,14 @@ void Agent::dispatch(const epoll_event& event) {
     case kIdentity:
       if (identity_) identity_->on_events(event.events);
       return;
+    case kProxyFailures: return on_proxy_failures();
+  }
+}
+
+void Agent::on_proxy_failures() {
+  for (auto& message : proxy_failures_->drain()) {
+    log_warn("forward proxy: " + message);
+    send_control(ap::ProxyFailed{message});  // not recorded: an event, not state
   }
 }
 
@@ -348,6 +364,13 @@ void Agent::handle_host_message(const ap::HostMessage& message) {
                                                     [this](const ap::IdentityApplied& a) { send_control(a); });
     identity_->apply(apply->id, apply->identity, browser_->debugging_port(), browser_->browser_info().websocket_path,
                      browser_->browser_info().user_agent);
+  }
+  if (const auto* set = std::get_if<ap::SetProxy>(&message)) {
+    // Tunnels already open keep their route; every request from now on
+    // (the session's first included) takes the new one.
+    proxy_->set_upstream(set->proxy);
+    log_info("forward proxy: upstream " + set->proxy.server() + (set->proxy.username.empty() ? "" : " (with credentials)"));
+    return send_control(ap::ProxySet{set->id, true, {}});
   }
 }
 

@@ -15,8 +15,10 @@
 #include "agent/browser_supervisor.hpp"
 #include "agent/cdp_relay.hpp"
 #include "agent/control_channel.hpp"
+#include "agent/forward_proxy.hpp"
 #include "agent/identity_applier.hpp"
 #include "agent/poller.hpp"
+#include "agent/proxy_failures.hpp"
 #include "common/agent_protocol.hpp"
 #include "common/unique_fd.hpp"
 
@@ -64,6 +66,7 @@ class Agent {
   void on_control(std::uint32_t events);
   void on_relay(std::uint64_t id, CdpRelay::Side side, std::uint32_t events);
   void on_tick(Clock::time_point now);
+  void on_proxy_failures();
   void reap_children();
 
   void start_control(UniqueFd fd, std::string leftover);
@@ -88,6 +91,9 @@ class Agent {
   UniqueFd signals_;
   std::unique_ptr<BrowserSupervisor> browser_;
   std::unique_ptr<IdentityApplier> identity_;
+  // Outlives the agent in the proxy's detached threads: shared.
+  std::shared_ptr<ProxyFailureQueue> proxy_failures_ = std::make_shared<ProxyFailureQueue>();
+  std::unique_ptr<ForwardProxy> proxy_;
   std::uint64_t next_id_ = 1;
   std::map<std::uint64_t, PendingConnection> pending_;
   std::optional<ControlClient> control_;

@@ -14,10 +14,12 @@ constexpr std::size_t kMaxFlagBytes = 1024;
 constexpr std::size_t kMaxPathBytes = 1024;
 
 // Flags the agent owns: letting a caller override them would break readiness
-// detection, the relay, or Chromium's sandbox.
+// detection, the relay, Chromium's sandbox, or the forward proxy (the
+// session's upstream proxy and its policy).
 constexpr std::string_view kReservedFlags[] = {
     "--no-sandbox", "--user-data-dir", "--remote-debugging-port", "--remote-debugging-address",
     "--remote-debugging-pipe", "--disable-setuid-sandbox", "--no-zygote", "--single-process",
+    "--proxy-server", "--no-proxy-server", "--proxy-pac-url", "--proxy-auto-detect", "--proxy-bypass-list",
 };
 
 Result<std::uint32_t> parse_u32(std::string_view text, const char* what, std::uint32_t max) {

@@ -30,6 +30,9 @@ struct AgentConfig {
   gid_t browser_gid = 1000;
   std::vector<std::string> extra_flags;
   LogLevel log_level = LogLevel::kInfo;
+  // Not a flag: the port the agent's forward proxy got, set before Chromium
+  // starts; Chromium gets --proxy-server=http://127.0.0.1:<it>. 0: none.
+  std::uint16_t proxy_port = 0;
 };
 
 // What the command line asked for: run, or print help/version and exit 0.

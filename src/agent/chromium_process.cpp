@@ -68,6 +68,10 @@ std::vector<std::string> chromium_argv(const AgentConfig& config, bool sandbox) 
   for (const char* flag : kBaseFlags) argv.emplace_back(flag);
   argv.push_back("--user-data-dir=" + config.user_data_dir);
   if (!sandbox) argv.emplace_back("--no-sandbox");
+  // Every request goes through the agent's forward proxy (loopback stays
+  // direct, Chromium's default), so the session's upstream can be set on a
+  // running browser.
+  if (config.proxy_port != 0) argv.push_back("--proxy-server=http://127.0.0.1:" + std::to_string(config.proxy_port));
   for (const auto& flag : config.extra_flags) argv.push_back(flag);
   // The first tab opens on about:blank. Without a URL, headless Chromium
   // loads chrome://new-tab-page-third-party in it, and a client that attaches

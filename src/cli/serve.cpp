@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "common/log.hpp"
@@ -43,7 +44,47 @@ struct ServeOptions {
   int pool_min = 1;
   int pool_max = 4;
   int pool_max_age = 900;
+  std::string network = "nat";
+  std::string network_pool = "10.200.0.0/16";
+  std::string dns = "host";
+  std::vector<std::string> allow;
 };
+
+// --network/--network-pool/--dns/--allow into the backend's egress config
+// (docs/network.md); nullopt for --network none.
+Result<std::optional<node::EgressConfig>> egress_config(const ServeOptions& o, const std::string& data_dir) {
+  if (o.network == "none") return std::optional<node::EgressConfig>();
+  if (o.network != "nat") return make_error("--network must be 'nat' or 'none', got '" + o.network + "'");
+  node::EgressConfig c;
+  c.tag = sha256_hex(data_dir).substr(0, 6);
+  auto pool = node::parse_ipv4_prefix(o.network_pool);
+  if (!pool) return make_error("--network-pool: " + pool.error().message);
+  c.pool = *pool;
+  if (o.dns == "host") {
+    // The host's resolver; systemd-resolved's stub (127.0.0.53) is skipped
+    // in favour of the upstreams it names.
+    for (const char* path : {"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"}) {
+      std::ifstream in(path);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (auto ns = node::first_nameserver(text)) {
+        c.dns_upstream = *ns;
+        break;
+      }
+    }
+    if (!c.dns_upstream) spdlog::warn("network: no usable IPv4 nameserver on the host; machines get no DNS (--dns IP)");
+  } else if (o.dns != "none") {
+    auto ns = node::parse_ipv4(o.dns);
+    if (!ns) return make_error("--dns must be 'host', 'none' or an IPv4 address: " + ns.error().message);
+    c.dns_upstream = *ns;
+  }
+  for (const auto& text : o.allow) {
+    auto rule = node::parse_allow_rule(text);
+    if (!rule) return make_error("--allow: " + rule.error().message);
+    c.allow.push_back(*rule);
+  }
+  if (auto st = node::validate(c); !st) return st.error();
+  return std::optional<node::EgressConfig>(std::move(c));
+}
 
 // The agent ships next to the kindling binary (installed) or in the build
 // tree's src/agent (developer build).
@@ -124,6 +165,12 @@ int run_serve(const ServeOptions& o) {
   // server reclaiming its orphans never touches another server's machines.
   sandbox.cgroup_parent = "kindling-" + sha256_hex(data_dir).substr(0, 12);
   sandbox.chromium_path = o.chromium_path;
+  auto egress = egress_config(o, data_dir);
+  if (!egress) {
+    std::cerr << "error: " << egress.error().message << "\n";
+    return 2;
+  }
+  sandbox.network = *egress;
   auto backend = node::SandboxBackend::create(sandbox);
   if (!backend) {
     std::cerr << "error: sandbox backend unavailable: " << backend.error().message << "\n";
@@ -177,6 +224,12 @@ int run_serve(const ServeOptions& o) {
   else
     std::cout << "  API key:   " << key_setup.key_file << (key_setup.generated ? " (new)" : "") << "\n";
   std::cout << "  backend:   sandbox (agent " << sandbox.agent_path << ")\n";
+  if (sandbox.network)
+    std::cout << "  network:   nat, pool " << sandbox.network->pool.to_string() << ", DNS "
+              << (sandbox.network->dns_upstream ? node::ipv4_to_string(*sandbox.network->dns_upstream) : "off")
+              << ", " << sandbox.network->allow.size() << " allow rules\n";
+  else
+    std::cout << "  network:   none (loopback only)\n";
   if (pool)
     std::cout << "  pool:      " << pool->config().min_size << ".." << pool->config().max_size << " standby browsers\n";
   else
@@ -242,6 +295,17 @@ void add_serve_command(CLI::App& app, std::shared_ptr<int> exit_code) {
   serve->add_option("--pool-max-age", o->pool_max_age, "Seconds before a standby browser is replaced")
       ->check(CLI::Range(10, 86400))
       ->capture_default_str();
+  serve->add_option("--network", o->network,
+                    "nat: each machine gets egress through NAT under the default-deny policy; none: loopback only")
+      ->check(CLI::IsMember({"nat", "none"}))
+      ->capture_default_str();
+  serve->add_option("--network-pool", o->network_pool, "IPv4 range the machines' /30 links come from")
+      ->capture_default_str();
+  serve->add_option("--dns", o->dns, "Machines' DNS upstream: host (the host's resolv.conf), none, or an IPv4 address")
+      ->capture_default_str();
+  serve->add_option("--allow", o->allow,
+                    "Let machines reach CIDR[:PORT] despite the default-deny policy (repeatable)")
+      ->allow_extra_args(false);
   serve->add_option("--log-level", o->log_level, "trace|debug|info|warn|error")->capture_default_str();
   serve->callback([o, exit_code] { *exit_code = run_serve(*o); });
 }

@@ -201,6 +201,22 @@ Result<AgentMessage> parse_agent_message(const json& frame) {
     a.error = a.ok ? std::string() : error;
     return AgentMessage(a);
   }
+  if (type == "proxy_set") {
+    ProxySet a;
+    KINDLING_TRY(id, get_id(frame));
+    a.id = id;
+    auto ok = frame.find("ok");
+    if (ok == frame.end() || !ok->is_boolean()) return make_error("proxy_set: 'ok' must be a boolean");
+    a.ok = ok->get<bool>();
+    KINDLING_TRY(error, get_string(frame, "error", false));
+    if (!a.ok && error.empty()) return make_error("proxy_set: a failure must say why in 'error'");
+    a.error = a.ok ? std::string() : error;
+    return AgentMessage(a);
+  }
+  if (type == "proxy_failed") {
+    KINDLING_TRY(message, get_string(frame, "message"));
+    return AgentMessage(ProxyFailed{message});
+  }
   return make_error("unknown agent message type '" + type.substr(0, 64) + "'");
 }
 
@@ -233,6 +249,12 @@ json to_json(const AgentMessage& message) {
       if (!a.ok) j["error"] = a.error;
       return j;
     }
+    json operator()(const ProxySet& a) const {
+      json j = {{"type", "proxy_set"}, {"id", a.id}, {"ok", a.ok}};
+      if (!a.ok) j["error"] = a.error;
+      return j;
+    }
+    json operator()(const ProxyFailed& f) const { return {{"type", "proxy_failed"}, {"message", f.message}}; }
   };
   return std::visit(Visitor{}, message);
 }
@@ -250,6 +272,14 @@ Result<HostMessage> parse_host_message(const json& frame) {
     KINDLING_TRY(identity, parse_identity(frame));
     return HostMessage(ApplyIdentity{id, std::move(identity)});
   }
+  if (type == "set_proxy") {
+    KINDLING_TRY(id, get_id(frame));
+    auto it = frame.find("proxy");
+    if (it == frame.end()) return make_error("set_proxy: 'proxy' is required");
+    auto proxy = parse_upstream_proxy(*it, "set_proxy.proxy");
+    if (!proxy) return proxy.error();
+    return HostMessage(SetProxy{id, std::move(proxy.value())});
+  }
   return make_error("unknown host message type '" + type.substr(0, 64) + "'");
 }
 
@@ -265,6 +295,9 @@ json to_json(const HostMessage& message) {
       if (i.locale) j["locale"] = *i.locale;
       if (i.timezone) j["timezone"] = *i.timezone;
       return j;
+    }
+    json operator()(const SetProxy& s) const {
+      return {{"type", "set_proxy"}, {"id", s.id}, {"proxy", to_protocol_json(s.proxy)}};
     }
   };
   return std::visit(Visitor{}, message);

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/browser_identity.hpp"
+#include "common/upstream_proxy.hpp"
 #include "common/result.hpp"
 
 namespace kindling::agent_protocol {
@@ -95,7 +96,21 @@ struct IdentityApplied {
   std::string error;  // set when !ok
 };
 
-using AgentMessage = std::variant<Hello, Ready, BrowserExited, AgentError, Pong, IdentityApplied>;
+// The answer to SetProxy with the same id.
+struct ProxySet {
+  std::uint64_t id = 0;
+  bool ok = false;
+  std::string error;  // set when !ok
+};
+
+// The forward proxy could not use the session's upstream (unreachable,
+// credentials refused, ...). An event for the session, not a failure of the
+// machine; never carries credentials. Not replayed.
+struct ProxyFailed {
+  std::string message;
+};
+
+using AgentMessage = std::variant<Hello, Ready, BrowserExited, AgentError, Pong, IdentityApplied, ProxySet, ProxyFailed>;
 
 // Validates one frame from the agent. Unknown types, missing or wrong-typed
 // fields and oversized strings are errors.
@@ -117,7 +132,14 @@ struct ApplyIdentity {
   BrowserIdentity identity;
 };
 
-using HostMessage = std::variant<Ping, Shutdown, ApplyIdentity>;
+// Points the agent's forward proxy at the session's upstream (validated by
+// parse_upstream_proxy, the API's own rules); answered by ProxySet.
+struct SetProxy {
+  std::uint64_t id = 0;
+  UpstreamProxy proxy;
+};
+
+using HostMessage = std::variant<Ping, Shutdown, ApplyIdentity, SetProxy>;
 
 Result<HostMessage> parse_host_message(const nlohmann::json& frame);
 nlohmann::json to_json(const HostMessage& message);

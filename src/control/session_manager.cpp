@@ -96,6 +96,8 @@ void SessionManager::create(const CreateSessionOptions& options, std::function<v
       options.idle_timeout_seconds ? options.idle_timeout_seconds : limits_.default_idle_timeout_seconds;
   r.expires_at_ms = r.created_at_ms + static_cast<std::int64_t>(r.timeout_seconds) * 1000;
   r.identity = options.identity;
+  s->proxy_ = options.proxy;
+  if (options.proxy) r.proxy = to_public_json(*options.proxy);
   r.backend = backend_.name();
   r.timings.queued_ms = millis_between(requested_at, SteadyClock::now());
   s->on_created_ = std::move(done);
@@ -189,8 +191,39 @@ void SessionManager::bind(const std::shared_ptr<LiveSession>& s, node::ReadyBrow
     if (!s || s->ending_) return;
     end(s, SessionStatus::kFailed, why, close_code::kFailed);
   };
+  events.on_proxy_failed = [this, weak](const std::string& message) {
+    auto s = weak.lock();
+    if (!s || s->ending_) return;
+    // The agent's words, from inside the machine: bounded and printable.
+    std::string detail = message.substr(0, 512);
+    for (auto& c : detail)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    log_event(*s, "proxy_error", detail);
+  };
   s->browser_.control->set_events(std::move(events));
+  apply_proxy(s);
+}
 
+void SessionManager::apply_proxy(const std::shared_ptr<LiveSession>& s) {
+  // Before the identity and before the session is handed out, so no request
+  // of the session's client ever goes direct.
+  if (!s->proxy_) return apply_identity(s);
+  std::weak_ptr<LiveSession> weak = s;
+  s->browser_.control->set_proxy(
+      *s->proxy_, std::chrono::seconds(limits_.identity_timeout_seconds), [this, weak](Status set) {
+        auto s = weak.lock();
+        if (!s || s->ending_) return;
+        if (set) return apply_identity(s);
+        spdlog::warn("session {}: proxy not set: {}", s->record_.id, set.error().message);
+        if (auto cb = std::move(s->on_created_))
+          cb(make_error("cannot set the session's proxy: " + set.error().message, "unavailable"));
+        end(s, SessionStatus::kFailed, "proxy not set: " + set.error().message, close_code::kFailed);
+      });
+}
+
+void SessionManager::apply_identity(const std::shared_ptr<LiveSession>& s) {
+  auto& r = s->record_;
+  std::weak_ptr<LiveSession> weak = s;
   // Standby and cold browsers alike start with no identity; a session that
   // asks for none skips the round trip.
   if (r.identity.empty()) {
@@ -254,7 +287,13 @@ int SessionManager::live_count_for(const std::string& owner) const {
 }
 
 Result<SessionRecord> SessionManager::get(const std::string& id) {
-  if (auto it = live_.find(id); it != live_.end()) return it->second->record_;
+  if (auto it = live_.find(id); it != live_.end()) {
+    SessionRecord r = it->second->record_;
+    if (const auto& machine = it->second->browser_.machine)
+      if (auto counters = machine->network_counters())
+        r.network = SessionRecord::NetworkUsage{counters->rx_bytes, counters->tx_bytes};
+    return r;
+  }
   auto found = store_.find(id);
   if (!found) return found.error();
   if (!*found) return make_error("no session with id '" + id + "'", "not_found");

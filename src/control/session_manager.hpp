@@ -55,6 +55,7 @@ class LiveSession {
   boost::asio::steady_timer idle_timer_;
   std::vector<std::weak_ptr<SessionClient>> clients_;
   std::string owner_;  // API key id
+  std::optional<UpstreamProxy> proxy_;  // with credentials: only here, never in record_
   std::int64_t events_ = 0;  // how many were logged
   std::function<void(Result<SessionRecord>)> on_created_;
   bool ending_ = false;
@@ -104,6 +105,9 @@ class SessionManager {
   void bind(const std::shared_ptr<LiveSession>& s, node::ReadyBrowser browser);
   // The last step of a start: the session is ready and its creator answered.
   void make_ready(const std::shared_ptr<LiveSession>& s);
+  // bind's steps after the handover: the upstream proxy, then the identity.
+  void apply_proxy(const std::shared_ptr<LiveSession>& s);
+  void apply_identity(const std::shared_ptr<LiveSession>& s);
   void end(const std::shared_ptr<LiveSession>& s, SessionStatus status, const std::string& reason, int close_code);
   void arm_idle_timer(const std::shared_ptr<LiveSession>& s);
   void persist(const SessionRecord& r);

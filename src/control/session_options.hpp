@@ -6,7 +6,10 @@
 
 #include <string>
 
+#include <optional>
+
 #include "common/browser_identity.hpp"
+#include "common/upstream_proxy.hpp"
 #include "control/key_quota.hpp"
 #include "node/machine.hpp"
 
@@ -16,6 +19,7 @@ struct CreateSessionOptions {
   int timeout_seconds = 0;       // max lifetime; 0 = server default
   int idle_timeout_seconds = 0;  // no CDP client for this long ends it; 0 = default
   BrowserIdentity identity;      // empty: Chromium's defaults, nothing to apply
+  std::optional<UpstreamProxy> proxy;  // none: the agent's forward proxy goes direct
   std::string owner;             // id of the API key that asked (per-key limits)
 };
 

@@ -70,12 +70,14 @@ nlohmann::json to_api_json(const SessionRecord& r) {
       {"start", r.start_path},
       {"timings", timings},
       {"identity", identity_to_json(r.identity)},
+      {"proxy", r.proxy},
   };
   j["endedAt"] = r.ended_at_ms ? json(iso8601_utc(*r.ended_at_ms)) : json(nullptr);
   if (!r.end_reason.empty()) j["endReason"] = r.end_reason;
   j["chromiumSandbox"] = r.chromium_sandbox ? json(*r.chromium_sandbox) : json(nullptr);
   if (!r.sandbox_note.empty()) j["sandboxNote"] = r.sandbox_note;
   if (!r.browser_version.empty()) j["browserVersion"] = r.browser_version;
+  if (r.network) j["network"] = {{"rxBytes", r.network->rx_bytes}, {"txBytes", r.network->tx_bytes}};
   return j;
 }
 

@@ -50,6 +50,16 @@ struct SessionRecord {
   std::string start_path = "cold";  // "cold" | "warm"
   StartTimings timings;
   BrowserIdentity identity;  // what the session's browser was made to look like
+  // The upstream proxy as shown and stored: to_public_json() of it ({server,
+  // bypass, authenticated}), never the credentials; null when none.
+  nlohmann::json proxy;
+  // Bytes the machine's network interface moved, filled in for live
+  // sessions on read (not stored); none when machines have no network.
+  struct NetworkUsage {
+    std::uint64_t rx_bytes = 0;
+    std::uint64_t tx_bytes = 0;
+  };
+  std::optional<NetworkUsage> network;
 };
 
 // One thing that happened to a session, for GET /v1/sessions/{id}/events.

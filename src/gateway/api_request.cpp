@@ -1,5 +1,7 @@
 #include "gateway/api_request.hpp"
 
+#include "common/upstream_proxy.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace kindling::gateway {
@@ -130,6 +132,11 @@ Result<control::CreateSessionOptions> parse_create_session(std::string_view body
       if (!valid) return valid.error();
       (key == "userAgent" ? opts.identity.user_agent : key == "locale" ? opts.identity.locale : opts.identity.timezone) =
           text;
+    } else if (key == "proxy") {
+      if (value.is_null()) continue;  // explicitly none
+      auto proxy = parse_upstream_proxy(value, "proxy");
+      if (!proxy) return proxy.error();
+      opts.proxy = std::move(proxy.value());
     } else {
       return make_error("unknown field '" + key.substr(0, 64) + "'", "bad_request");
     }

@@ -82,6 +82,10 @@ void AgentControl::start_reading() {
         if (self->events_.on_browser_exited) self->events_.on_browser_exited(*exited);
       } else if (auto* applied = std::get_if<ap::IdentityApplied>(&msg.value())) {
         self->on_identity_applied(*applied);
+      } else if (auto* set = std::get_if<ap::ProxySet>(&msg.value())) {
+        self->finish_request(set->id, set->ok ? ok_status() : Status(make_error(set->error, "unavailable")));
+      } else if (auto* failed = std::get_if<ap::ProxyFailed>(&msg.value())) {
+        if (self->events_.on_proxy_failed) self->events_.on_proxy_failed(failed->message);
       } else if (auto* err = std::get_if<ap::AgentError>(&msg.value())) {
         return self->fail("agent reported: " + err->message);
       }
@@ -97,38 +101,58 @@ void AgentControl::send(const ap::HostMessage& message) {
   if (!writing_) write_next();
 }
 
-void AgentControl::apply_identity(const BrowserIdentity& identity, std::chrono::milliseconds timeout,
-                                  std::function<void(Status)> done) {
-  if (closed_) return;
+std::uint64_t AgentControl::start_request(std::chrono::milliseconds timeout, std::string timeout_message,
+                                          std::function<void(Status)> done) {
   std::uint64_t id = next_request_id_++;
   PendingRequest& request = pending_[id];
   request.done = std::move(done);
   request.timer = std::make_unique<asio::steady_timer>(io_);
   request.timer->expires_after(timeout);
-  request.timer->async_wait([self = shared_from_this(), id, timeout](boost::system::error_code ec) {
-    if (ec || self->closed_) return;
-    auto it = self->pending_.find(id);
-    if (it == self->pending_.end()) return;
-    auto cb = std::move(it->second.done);
-    self->pending_.erase(it);
-    cb(make_error("the agent did not apply the identity within " +
-                      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) + " s",
-                  "unavailable"));
-  });
-  send(ap::ApplyIdentity{id, identity});
+  request.timer->async_wait(
+      [self = shared_from_this(), id, message = std::move(timeout_message)](boost::system::error_code ec) {
+        if (ec || self->closed_) return;
+        auto it = self->pending_.find(id);
+        if (it == self->pending_.end()) return;
+        auto cb = std::move(it->second.done);
+        self->pending_.erase(it);
+        cb(make_error(message, "unavailable"));
+      });
+  return id;
 }
 
-void AgentControl::on_identity_applied(const ap::IdentityApplied& answer) {
-  auto it = pending_.find(answer.id);
+void AgentControl::finish_request(std::uint64_t id, Status result) {
+  auto it = pending_.find(id);
   if (it == pending_.end()) return;  // late, after its timeout
   auto cb = std::move(it->second.done);
   it->second.timer->cancel();
   pending_.erase(it);
-  if (answer.ok) return cb(ok_status());
+  cb(std::move(result));
+}
+
+void AgentControl::apply_identity(const BrowserIdentity& identity, std::chrono::milliseconds timeout,
+                                  std::function<void(Status)> done) {
+  if (closed_) return;
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout).count();
+  auto id = start_request(timeout, "the agent did not apply the identity within " + std::to_string(seconds) + " s",
+                          std::move(done));
+  send(ap::ApplyIdentity{id, identity});
+}
+
+void AgentControl::set_proxy(const UpstreamProxy& proxy, std::chrono::milliseconds timeout,
+                             std::function<void(Status)> done) {
+  if (closed_) return;
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout).count();
+  auto id = start_request(timeout, "the agent did not set the proxy within " + std::to_string(seconds) + " s",
+                          std::move(done));
+  send(ap::SetProxy{id, proxy});
+}
+
+void AgentControl::on_identity_applied(const ap::IdentityApplied& answer) {
+  if (answer.ok) return finish_request(answer.id, ok_status());
   // "Chromium refused ..." is a value the request carried (a time zone
   // Chromium does not know); anything else is the machine's fault.
   bool refused = answer.error.rfind("Chromium refused", 0) == 0;
-  cb(make_error(answer.error, refused ? "bad_request" : "unavailable"));
+  finish_request(answer.id, make_error(answer.error, refused ? "bad_request" : "unavailable"));
 }
 
 void AgentControl::write_next() {

@@ -31,6 +31,9 @@ class AgentControl : public std::enable_shared_from_this<AgentControl> {
     std::function<void(const agent_protocol::Ready&)> on_ready;
     std::function<void(const agent_protocol::BrowserExited&)> on_browser_exited;
     std::function<void(const std::string& why)> on_failure;
+    // The forward proxy could not use the session's upstream (the agent's
+    // sentence, untrusted: the owner bounds it before showing it).
+    std::function<void(const std::string& message)> on_proxy_failed;
   };
 
   // Connects to the agent, retrying while its listener is not up yet, until
@@ -50,6 +53,9 @@ class AgentControl : public std::enable_shared_from_this<AgentControl> {
   // owner hears of it through on_failure).
   void apply_identity(const BrowserIdentity& identity, std::chrono::milliseconds timeout,
                       std::function<void(Status)> done);
+  // Sends set_proxy and calls `done` with the agent's answer ("unavailable"
+  // on a refusal or no answer within `timeout`); as apply_identity otherwise.
+  void set_proxy(const UpstreamProxy& proxy, std::chrono::milliseconds timeout, std::function<void(Status)> done);
   // Stops reading and closes the socket; no callback fires afterwards.
   void close();
 
@@ -60,6 +66,11 @@ class AgentControl : public std::enable_shared_from_this<AgentControl> {
   void write_next();
   void fail(const std::string& why);
   void on_identity_applied(const agent_protocol::IdentityApplied& answer);
+  // Registers a request answered by id, failing with `timeout_message` if
+  // no answer arrives in time; returns the id to send.
+  std::uint64_t start_request(std::chrono::milliseconds timeout, std::string timeout_message,
+                              std::function<void(Status)> done);
+  void finish_request(std::uint64_t id, Status result);
 
   struct PendingRequest {
     std::function<void(Status)> done;

@@ -27,6 +27,12 @@ struct MachineSpec {
   bool background = false;                   // start at the lowest CPU weight
 };
 
+// Bytes a machine's network interface moved since the machine started.
+struct MachineNetworkCounters {
+  std::uint64_t rx_bytes = 0;
+  std::uint64_t tx_bytes = 0;
+};
+
 // How a machine ended.
 struct MachineExit {
   std::optional<int> exit_code;
@@ -66,6 +72,9 @@ class Machine {
   // Whether the sandbox could run Chromium's own sandbox (set by the agent's
   // report; the backend only records what it learned at start).
   virtual std::string backend_name() const = 0;
+
+  // Its network counters; none when the machine has no network (loopback only).
+  virtual std::optional<MachineNetworkCounters> network_counters() const { return std::nullopt; }
 };
 
 class MachineBackend {

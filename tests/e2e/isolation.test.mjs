@@ -90,10 +90,18 @@ test('a session reaches neither the gateway nor the host loopback', async () => 
   const result = await page.goto(`http://127.0.0.1:${port}/healthz`).then(() => 'loaded', (e) => e.message);
   assert.match(result, /ERR_CONNECTION_REFUSED|ERR_ADDRESS_UNREACHABLE|ERR_NETWORK/);
   await page.close();
-  // From the machine's own network namespace: only loopback, and nothing listens on the gateway's port.
+  // From the machine's own network namespace: loopback and its own link
+  // (docs/network.md); the gateway's port is reached neither on the
+  // machine's loopback nor through its link to the host (the policy rejects
+  // every host address).
   const links = inMachine(sessions[0], 'cat /proc/net/dev').split('\n').slice(2).map((l) => l.split(':')[0].trim()).filter(Boolean);
-  assert.deepEqual(links, ['lo']);
-  const probe = spawnSync('nsenter', ['-t', String(sessions[0].machinePid), '-n', '--', 'bash', '-c',
-    `exec 3<>/dev/tcp/127.0.0.1/${port}`]);
-  assert.notEqual(probe.status, 0, 'connecting to the gateway port from inside must fail');
+  assert.deepEqual(links.sort(), ['eth0', 'lo']);
+  const gateway = execFileSync('nsenter', ['-t', String(sessions[0].machinePid), '-n', '--', 'ip', '-4', 'route', 'show', 'default'],
+    { encoding: 'utf8' }).split(' ')[2];
+  assert.match(gateway, /^\d+\.\d+\.\d+\.\d+$/);
+  for (const host of ['127.0.0.1', gateway]) {
+    const probe = spawnSync('nsenter', ['-t', String(sessions[0].machinePid), '-n', '--', 'timeout', '5', 'bash', '-c',
+      `exec 3<>/dev/tcp/${host}/${port}`]);
+    assert.notEqual(probe.status, 0, `connecting to the gateway port at ${host} from inside must fail`);
+  }
 });

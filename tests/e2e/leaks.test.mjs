@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, existsSync } from 'node:fs';
 import { startServer, waitFor } from './lib/server.mjs';
 import { mountPoints, extraMountsOf, namespaceInodes, machineCgroups, processesOfServer, cgroupParentOf } from './lib/host.mjs';
+import { networkTag, assertNoNetworkLeft } from './lib/network-leftovers.mjs';
 
 const COLD_CYCLES = Number(process.env.KINDLING_LEAK_CYCLES || 200);
 const WARM_CYCLES = Math.ceil(COLD_CYCLES / 2);
@@ -82,5 +83,6 @@ test(`${WARM_CYCLES} warm cycles through the standby pool leave nothing once the
   assert.deepEqual(processesOfServer(dataDir), [], 'no machine process outlives the server');
   assert.deepEqual(machineCgroups().filter((c) => c.includes(`/${parent}/`)), [], 'no machine cgroup outlives the server');
   assertNothingExtra(dataDir, before, hostState(parent), 'warm cycles');
+  assertNoNetworkLeft(assert, networkTag(dataDir));
   assert.deepEqual(existsSync(`${dataDir}/machines`) ? readdirSync(`${dataDir}/machines`).filter((n) => !n.startsWith('.')) : [], []);
 });

@@ -133,7 +133,9 @@ long loopback_up() {
   struct ifreq req{};
   std::memcpy(req.ifr_name, "lo", 3);
   long rc = sys(SYS_ioctl, fd, SIOCGIFFLAGS, ptr(&req));
-  if (rc >= 0) {
+  // A network slot's namespace belongs to the host and has lo up already;
+  // the machine could not change it (no CAP_NET_ADMIN there).
+  if (rc >= 0 && !(req.ifr_flags & IFF_UP)) {
     req.ifr_flags = static_cast<short>(req.ifr_flags | IFF_UP | IFF_RUNNING);
     rc = sys(SYS_ioctl, fd, SIOCSIFFLAGS, ptr(&req));
   }

@@ -84,7 +84,9 @@ Result<MachineRoot> MachineRoot::plan(const SandboxConfig& config, const std::st
   root.mkdirs("/etc");
   for (const auto& entry : config.etc_entries) {
     if (entry.empty() || entry.find("..") != std::string::npos) return make_error("invalid /etc entry '" + entry + "'");
-    KINDLING_TRY(added, root.add_host_entry("/etc/" + entry, "/etc/" + entry));
+    std::string source = "/etc/" + entry;
+    if (entry == "resolv.conf" && !config.resolv_conf.empty()) source = config.resolv_conf;
+    KINDLING_TRY(added, root.add_host_entry(source, "/etc/" + entry));
     (void)added;
   }
 

@@ -15,6 +15,8 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "common/browser_seccomp.hpp"
 #include "common/log.hpp"
@@ -73,6 +75,7 @@ struct StartUndo {
   SandboxHost* host;
   std::string id;
   std::optional<uid_t> uid;
+  std::optional<unsigned> net_slot;
   std::string run_dir;
   bool cgroup_made = false;
   pid_t pid = -1;
@@ -92,6 +95,7 @@ struct StartUndo {
     }
     if (!run_dir.empty()) remove_tree(run_dir);
     if (uid) host->uids.release(*uid);
+    if (net_slot) host->network->release(*net_slot);
     std::lock_guard lock(host->mutex);
     host->live.erase(id);
   }
@@ -116,11 +120,28 @@ Result<std::unique_ptr<SandboxBackend>> SandboxBackend::create(SandboxConfig con
   std::error_code ec;
   fs::create_directories(fs::path(config.state_dir) / kNewRootDir, ec);
   if (ec) return make_error("cannot create state dir " + config.state_dir + ": " + ec.message());
+  std::unique_ptr<NetworkSlots> network;
+  if (config.network) {
+    // The machines' resolver is the pool's DNS address, redirected by the
+    // ruleset to the upstream; the host's resolv.conf may name an address
+    // a machine cannot reach.
+    config.resolv_conf = config.state_dir + "/.resolv.conf";
+    {
+      std::ofstream out(config.resolv_conf, std::ios::trunc);
+      out << "# kindling: machines' DNS, redirected to the configured upstream\n";
+      if (config.network->dns_upstream) out << "nameserver " << ipv4_to_string(dns_address(*config.network)) << "\n";
+      if (!out) return make_error("cannot write " + config.resolv_conf);
+    }
+    ::chmod(config.resolv_conf.c_str(), 0644);
+    KINDLING_TRY(slots, NetworkSlots::create(*config.network));
+    network = std::move(slots);
+  }
   KINDLING_TRY(layout, CgroupLayout::prepare(config.cgroup_root, config.cgroup_parent));
   KINDLING_TRY(filter, compile_browser_seccomp());
   KINDLING_TRY(collector, OutputCollector::create());
   auto host = std::make_shared<SandboxHost>(std::move(config), std::move(layout), std::move(filter),
                                             std::move(collector));
+  host->network = std::move(network);
   return std::unique_ptr<SandboxBackend>(new SandboxBackend(std::move(host)));
 }
 
@@ -144,6 +165,13 @@ Result<std::unique_ptr<Machine>> SandboxBackend::start(const MachineSpec& spec) 
   undo.uid = host.uids.acquire();
   if (!undo.uid) return make_error("all " + std::to_string(config.uid_slots) + " uid ranges are in use", "exhausted");
   const uid_t uid = *undo.uid;
+
+  int netns_fd = -1;
+  if (host.network) {
+    KINDLING_TRY(slot, host.network->acquire());
+    undo.net_slot = slot;
+    netns_fd = host.network->netns_fd(slot);
+  }
 
   // <state>/<id>: owned by the machine's root, so the agent can create its
   // socket there; nobody else on the host but root can enter it.
@@ -221,11 +249,28 @@ Result<std::unique_ptr<Machine>> SandboxBackend::start(const MachineSpec& spec) 
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &saved);
   int pidfd = -1;
-  pid_t pid = ::clone(machine_child_main, static_cast<char*>(stack) + kChildStackBytes,
-                      CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS |
-                          CLONE_PIDFD | SIGCHLD,
-                      &plan, &pidfd);
-  int clone_errno = errno;
+  pid_t pid = -1;
+  int clone_errno = 0;
+  const int common_flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
+  if (netns_fd < 0) {
+    pid = ::clone(machine_child_main, static_cast<char*>(stack) + kChildStackBytes, common_flags | CLONE_NEWNET, &plan,
+                  &pidfd);
+    clone_errno = errno;
+  } else {
+    // The child must be born in the slot's namespace, which belongs to the
+    // host's user namespace: a child already in its own user namespace could
+    // not join it. A short-lived thread joins it and clones; the calling
+    // thread's namespaces never change. It inherits the all-blocked mask.
+    std::thread cloner([&] {
+      if (::setns(netns_fd, CLONE_NEWNET) != 0) {
+        clone_errno = errno;
+        return;
+      }
+      pid = ::clone(machine_child_main, static_cast<char*>(stack) + kChildStackBytes, common_flags, &plan, &pidfd);
+      clone_errno = errno;
+    });
+    cloner.join();
+  }
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   ::munmap(stack, kChildStackBytes);
   if (pid < 0) return make_error("clone: " + errno_text(clone_errno));
@@ -267,6 +312,11 @@ Result<std::unique_ptr<Machine>> SandboxBackend::start(const MachineSpec& spec) 
   spdlog::info("machine {}: started, pid {}, host uid {}", spec.id, pid, uid);
   auto machine = std::make_unique<SandboxMachine>(host_, spec.id, pid, owned_pidfd.release(), uid);
   machine->output_ = std::move(output.tail);
+  if (undo.net_slot) {
+    machine->net_slot_ = static_cast<int>(*undo.net_slot);
+    machine->net_baseline_ = host.network->counters(*undo.net_slot);
+    undo.net_slot.reset();
+  }
   return std::unique_ptr<Machine>(std::move(machine));
 }
 
@@ -391,6 +441,8 @@ MachineExit SandboxMachine::reap() {
   if (!st) spdlog::warn("machine {}: {}", id_, st.error().message);
   remove_tree(run_dir_);
   host_->uids.release(host_uid_);
+  // Every process of the machine is gone: nothing of it is left in the slot.
+  if (int slot = net_slot_.exchange(-1); slot >= 0) host_->network->release(static_cast<unsigned>(slot));
   {
     std::lock_guard host_lock(host_->mutex);
     host_->live.erase(id_);
@@ -398,6 +450,21 @@ MachineExit SandboxMachine::reap() {
   spdlog::info("machine {}: reaped, {}", id_, result.describe());
   exit_ = result;
   return result;
+}
+
+std::optional<MachineNetworkCounters> SandboxMachine::network_counters() const {
+  int slot = net_slot_.load();
+  if (slot < 0 || !host_->network) return std::nullopt;
+  auto now = host_->network->counters(static_cast<unsigned>(slot));
+  // Counters of a slot only grow; a machine sees what moved since it started.
+  return MachineNetworkCounters{now.rx_bytes - std::min(now.rx_bytes, net_baseline_.rx_bytes),
+                                now.tx_bytes - std::min(now.tx_bytes, net_baseline_.tx_bytes)};
+}
+
+std::optional<std::uint32_t> SandboxMachine::network_address() const {
+  int slot = net_slot_.load();
+  if (slot < 0 || !host_->network) return std::nullopt;
+  return host_->network->machine_address(static_cast<unsigned>(slot));
 }
 
 std::string SandboxMachine::cgroup_file(const std::string& name) const {

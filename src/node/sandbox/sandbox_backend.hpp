@@ -6,6 +6,7 @@
 
 #include <linux/filter.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "node/machine.hpp"
+#include "node/network/network_slots.hpp"
 #include "node/output_collector.hpp"
 #include "node/sandbox/machine_cgroup.hpp"
 #include "node/sandbox/sandbox_config.hpp"
@@ -34,6 +36,7 @@ struct SandboxHost {
   UidRangePool uids;
   std::vector<sock_filter> seccomp;
   std::unique_ptr<OutputCollector> output;  // machines' stdout/stderr
+  std::unique_ptr<NetworkSlots> network;     // null: loopback-only machines
   std::mutex mutex;
   std::set<std::string> live;  // ids of machines not yet reaped
 };
@@ -51,6 +54,9 @@ class SandboxMachine final : public Machine {
   MachineExit reap() override;
   std::string backend_name() const override { return "sandbox"; }
   Status set_background(bool background) override;
+  std::optional<MachineNetworkCounters> network_counters() const override;
+  // The machine's address on its network slot (none without network).
+  std::optional<std::uint32_t> network_address() const;
 
   // <state_dir>/<id>: the host side of /run/kindling.
   const std::string& run_dir() const { return run_dir_; }
@@ -73,6 +79,8 @@ class SandboxMachine final : public Machine {
   uid_t host_uid_;
   friend class SandboxBackend;
   std::shared_ptr<OutputTail> output_;
+  std::atomic<int> net_slot_{-1};        // -1: none (or released after reap)
+  NetworkCounters net_baseline_;          // slot counters when this machine started
   std::mutex reap_mutex_;
   std::mutex mutex_;  // guards exit_; held while resources are freed
   std::optional<MachineExit> exit_;

@@ -5,8 +5,11 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "node/network/egress_policy.hpp"
 
 namespace kindling::node {
 
@@ -45,6 +48,13 @@ struct SandboxConfig {
   std::string cgroup_parent = "kindling";
   // Where cgroups are mounted; /sys/fs/cgroup on every ordinary host.
   std::string cgroup_root = "/sys/fs/cgroup";
+  // Per-machine egress (docs/network.md): a veth into a host-owned network
+  // namespace, NAT and the default-deny policy. Unset: the machine's network
+  // namespace has only loopback.
+  std::optional<EgressConfig> network;
+  // Host file bound at /etc/resolv.conf instead of the host's own (set by the
+  // backend when network is on: the machines' resolver is the pool's DNS address).
+  std::string resolv_conf;
 };
 
 }  // namespace kindling::node

@@ -48,9 +48,10 @@ export function mountPoints() {
 // Mounts in `after` that were not in `before` and that belong to the server
 // of `dataDir`. The host's mount table is shared with everything else that
 // runs on the host (other tests, other servers), so a mount counts as this
-// server's when it lies under its data directory or carries one of its tags:
-// the cgroup parent (cgroupParentOf) or the 6-hex-digit network tag that
-// names its network namespaces (kindling-<tag>-<n> under /run/netns).
+// server's when it lies under its data directory or carries its cgroup
+// parent's name. Named network namespaces (/run/netns/*) are left out: a
+// server keeps its network slots for reuse (made on demand, removed at
+// stop), and lib/network-leftovers.mjs checks a server's own slots by name.
 export function extraMountsOf(dataDir, before, after) {
   const left = new Map();
   for (const m of before) left.set(m, (left.get(m) || 0) + 1);
@@ -60,9 +61,9 @@ export function extraMountsOf(dataDir, before, after) {
     if (n > 0) left.set(m, n - 1); else extra.push(m);
   }
   const dir = realpathSync(dataDir);
-  const hash = createHash('sha256').update(dir).digest('hex');
-  const tags = [cgroupParentOf(dataDir), `kindling-${hash.slice(0, 6)}-`];
-  return extra.filter((m) => m === dir || m.startsWith(dir + '/') || tags.some((t) => m.includes(t)));
+  const parent = cgroupParentOf(dataDir);
+  return extra.filter((m) => !m.startsWith('/run/netns/'))
+    .filter((m) => m === dir || m.startsWith(dir + '/') || m.includes(parent));
 }
 
 // Distinct namespaces in use by processes on the host, leaving out those of
