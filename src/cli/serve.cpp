@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -117,6 +118,9 @@ Result<std::pair<std::string, unsigned short>> parse_listen(const std::string& l
 }
 
 int run_serve(const ServeOptions& o) {
+  // A log reader that goes away (a closed pipe on stdout) must not kill the
+  // server: it would die without tearing down its machines.
+  ::signal(SIGPIPE, SIG_IGN);
   init_logging("kindling", o.log_level);
   if (o.pool_max > 0 && o.pool_min > o.pool_max) {
     std::cerr << "error: --pool-min (" << o.pool_min << ") is larger than --pool-max (" << o.pool_max << ")\n";
@@ -208,6 +212,8 @@ int run_serve(const ServeOptions& o) {
   gw_config.listen_address = listen->first;
   gw_config.port = listen->second;
   gw_config.public_url = o.public_url;
+  // URLs are built as base + "/v1/...": a trailing slash would double.
+  while (!gw_config.public_url.empty() && gw_config.public_url.back() == '/') gw_config.public_url.pop_back();
   gateway::Gateway gateway(io, sessions, *keys, gw_config);
   auto endpoint = gateway.listen();
   if (!endpoint) {
@@ -306,7 +312,9 @@ void add_serve_command(CLI::App& app, std::shared_ptr<int> exit_code) {
   serve->add_option("--allow", o->allow,
                     "Let machines reach CIDR[:PORT] despite the default-deny policy (repeatable)")
       ->allow_extra_args(false);
-  serve->add_option("--log-level", o->log_level, "trace|debug|info|warn|error")->capture_default_str();
+  serve->add_option("--log-level", o->log_level, "trace|debug|info|warn|error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
   serve->callback([o, exit_code] { *exit_code = run_serve(*o); });
 }
 

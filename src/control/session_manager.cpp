@@ -260,7 +260,7 @@ void SessionManager::make_ready(const std::shared_ptr<LiveSession>& s) {
                r.identity.empty() ? "" : fmt::format(", identity applied at {:.1f} ms", *r.timings.identity_applied_ms));
   log_event(*s, "ready", fmt::format("{} start, ready in {:.1f} ms", r.start_path, *r.timings.ready_ms));
   arm_idle_timer(s);
-  if (auto cb = std::move(s->on_created_)) cb(r);
+  if (auto cb = std::move(s->on_created_)) cb(live_view(*s));
 }
 
 void SessionManager::arm_idle_timer(const std::shared_ptr<LiveSession>& s) {
@@ -286,14 +286,16 @@ int SessionManager::live_count_for(const std::string& owner) const {
   }));
 }
 
+SessionRecord SessionManager::live_view(const LiveSession& s) {
+  SessionRecord r = s.record_;
+  if (const auto& machine = s.browser_.machine)
+    if (auto counters = machine->network_counters())
+      r.network = SessionRecord::NetworkUsage{counters->rx_bytes, counters->tx_bytes};
+  return r;
+}
+
 Result<SessionRecord> SessionManager::get(const std::string& id) {
-  if (auto it = live_.find(id); it != live_.end()) {
-    SessionRecord r = it->second->record_;
-    if (const auto& machine = it->second->browser_.machine)
-      if (auto counters = machine->network_counters())
-        r.network = SessionRecord::NetworkUsage{counters->rx_bytes, counters->tx_bytes};
-    return r;
-  }
+  if (auto it = live_.find(id); it != live_.end()) return live_view(*it->second);
   auto found = store_.find(id);
   if (!found) return found.error();
   if (!*found) return make_error("no session with id '" + id + "'", "not_found");
@@ -305,7 +307,7 @@ Result<std::vector<SessionRecord>> SessionManager::list(bool include_ended) {
   if (!stored) return stored.error();
   // The live map is authoritative for sessions it holds.
   for (auto& r : *stored)
-    if (auto it = live_.find(r.id); it != live_.end()) r = it->second->record_;
+    if (auto it = live_.find(r.id); it != live_.end()) r = live_view(*it->second);
   if (!include_ended) std::erase_if(*stored, [](const SessionRecord& r) { return !is_live(r.status); });
   return stored;
 }

@@ -100,6 +100,9 @@ class SessionManager {
   const SessionLimits& limits() const { return limits_; }
 
  private:
+  // A live session's record with what only the running machine knows (its
+  // network counters), as GET, list and the create answer show it.
+  static SessionRecord live_view(const LiveSession& s);
   void start_cold(const std::shared_ptr<LiveSession>& s);
   // Takes ownership of a ready browser and makes the session ready.
   void bind(const std::shared_ptr<LiveSession>& s, node::ReadyBrowser browser);

@@ -61,8 +61,15 @@ std::string Gateway::base_url(const Request& req) const {
 
 std::optional<std::string> Gateway::api_key_id(const Request& req) const {
   auto auth = to_std(req[http::field::authorization]);
-  constexpr std::string_view kBearer = "Bearer ";
-  if (auth.size() > kBearer.size() && auth.substr(0, kBearer.size()) == kBearer) {
+  // The auth scheme is case-insensitive (RFC 9110 11.1): "bearer" works too.
+  constexpr std::string_view kBearer = "bearer ";
+  auto scheme_is_bearer = [&] {
+    if (auth.size() <= kBearer.size()) return false;
+    for (std::size_t i = 0; i < kBearer.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(auth[i])) != kBearer[i]) return false;
+    return true;
+  };
+  if (scheme_is_bearer()) {
     if (auto id = keys_.identify(auth.substr(kBearer.size()))) return id;
   }
   auto header = to_std(req["X-API-Key"]);

@@ -36,6 +36,21 @@ test('401 without, or with a wrong, API key', async () => {
   const ok = await server.api('GET', '/v1/sessions', undefined, { 'X-API-Key': server.apiKey });
   assert.equal(ok.status, 200);
   assert.ok(Array.isArray(ok.json.sessions));
+  // The scheme is case-insensitive; the key is not.
+  const lower = await server.api('GET', '/v1/sessions', undefined, { Authorization: `bearer ${server.apiKey}` });
+  assert.equal(lower.status, 200, lower.text);
+  assertError(await server.api('GET', '/v1/sessions', undefined, { Authorization: `Bearer ${server.apiKey.toUpperCase()}` }), 401, 'unauthorized');
+});
+
+test('--public-url with a trailing slash gives single-slash URLs', async () => {
+  const other = await startServer({ args: ['--public-url', 'https://browsers.example.test/base/', '--pool-max', '0'] });
+  try {
+    const s = await other.createSession();
+    assert.ok(s.cdpUrl.startsWith('wss://browsers.example.test/base/v1/sessions/'), s.cdpUrl);
+    await other.release(s.id);
+  } finally {
+    await other.stop();
+  }
 });
 
 test('400 for malformed or wrong-typed bodies', async () => {

@@ -2,7 +2,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { startServer, kindlingBin } from './lib/server.mjs';
+import { processesOfServer } from './lib/host.mjs';
 
 let server;
 before(async () => { server = await startServer(); });
@@ -44,4 +46,21 @@ test('the CLI explains a wrong key and an unreachable server', () => {
   const down = spawnSync(kindlingBin, ['session', 'list', '--server', 'http://127.0.0.1:1', '--api-key', 'x'], { encoding: 'utf8' });
   assert.equal(down.status, 2);
   assert.match(down.stderr, /cannot reach kindling server/);
+});
+
+test('a server whose log readers have gone (closed pipes) keeps serving and stops cleanly', async () => {
+  const other = await startServer({ args: ['--pool-max', '0'] });
+  // What `kindling serve | head -1` does once head exits: writes to stdout
+  // and stderr fail with EPIPE, which must not kill the server.
+  other.proc.stdout.destroy();
+  other.proc.stderr.destroy();
+  for (let i = 0; i < 2; i++) {
+    const s = await other.createSession();
+    assert.equal(s.status, 'ready');
+    assert.equal((await other.release(s.id)).status, 200);
+  }
+  const exit = await other.stop({ keepData: true });
+  assert.equal(exit.code, 0, 'stopped by SIGTERM, cleanly');
+  assert.deepEqual(processesOfServer(other.dataDir), []);
+  rmSync(other.dataDir, { recursive: true, force: true });
 });

@@ -31,6 +31,8 @@ after(async () => {
 
 async function withPage(fn) {
   const session = await server.createSession();
+  // The create answer is the same session object GET shows, counters included.
+  assert.equal(typeof session.network?.rxBytes, 'number', JSON.stringify(session));
   const browser = await chromium.connectOverCDP(session.cdpUrl);
   try {
     const page = await browser.contexts()[0].newPage();
