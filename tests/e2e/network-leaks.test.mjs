@@ -7,6 +7,7 @@
 // cores; bench/net-leaks.sh runs 500).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { startServer, waitFor } from './lib/server.mjs';
 import { networkTag, networkObjects, assertNoNetworkLeft } from './lib/network-leftovers.mjs';
 
@@ -56,4 +57,28 @@ test('after kill -9, a restart on the same data dir reclaims the old network', a
     await second.stop({ keepData: true });
   }
   assertNoNetworkLeft(assert, tag);
+});
+
+test("a /30 already on a host link (another server's leftover) is skipped, not shared", async () => {
+  // Slot 1 of the default pool is 10.200.0.4/30; a link that is not this
+  // server's holds its host address, as a crashed server's would.
+  execFileSync('ip', ['link', 'add', 'kt-stale', 'type', 'veth', 'peer', 'name', 'kt-stale-peer']);
+  try {
+    execFileSync('ip', ['addr', 'add', '10.200.0.5/30', 'dev', 'kt-stale']);
+    const server = await startServer({ args: ['--pool-min', '1', '--pool-max', '1'] });
+    const tag = networkTag(server.dataDir);
+    try {
+      const s = await server.createSession();
+      assert.equal((await server.release(s.id)).status, 200);
+      const addrs = networkObjects(tag).addrs;
+      assert.ok(addrs.length >= 1, 'the server made slots');
+      assert.deepEqual(addrs.filter((l) => l.includes(' 10.200.0.5/30')), [], `slot 1 was skipped: ${addrs}`);
+      assert.match(server.stderr + server.stdout, /10\.200\.0\.4\/30 is already on a host link/);
+    } finally {
+      await server.stop({ keepData: true });
+    }
+    assertNoNetworkLeft(assert, tag);
+  } finally {
+    execFileSync('ip', ['link', 'del', 'kt-stale']);
+  }
 });

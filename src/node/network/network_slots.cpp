@@ -1,6 +1,9 @@
 #include "node/network/network_slots.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -21,6 +24,24 @@ namespace fs = std::filesystem;
 
 constexpr const char* kNetnsDir = "/run/netns/";
 constexpr int kMakeAttempts = 8;
+
+// Whether any interface on the host holds an IPv4 address inside the /30 at
+// `network` (host byte order). Linux lets two links carry addresses of one
+// subnet, so making a slot over a leftover (another server's crash, or an
+// operator's own network) would succeed and then route the machine's
+// traffic into the leftover: such a /30 is skipped instead.
+bool host_uses_slot_range(std::uint32_t network) {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return false;
+  bool used = false;
+  for (ifaddrs* a = list; a && !used; a = a->ifa_next) {
+    if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
+    std::uint32_t addr = ntohl(reinterpret_cast<const sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr);
+    used = (addr & ~3u) == network;
+  }
+  ::freeifaddrs(list);
+  return used;
+}
 
 std::vector<std::string> entries_with_prefix(const std::string& dir, const std::string& prefix) {
   std::vector<std::string> names;
@@ -183,6 +204,11 @@ Result<unsigned> NetworkSlots::make_any_slot() {
     UniqueFd claim(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!claim.valid()) return make_error("network: cannot open " + path + ": " + std::strerror(errno));
     if (::flock(claim.get(), LOCK_EX | LOCK_NB) != 0) continue;
+    if (host_uses_slot_range(slot_network(config_, index))) {
+      spdlog::warn("network slot {}: {}/30 is already on a host link (a leftover?); skipped", index,
+                   ipv4_to_string(slot_network(config_, index)));
+      continue;
+    }
     ++attempts;
     auto st = make_slot(index);
     if (!st) {
