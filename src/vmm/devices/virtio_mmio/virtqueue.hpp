@@ -6,6 +6,7 @@
 // then marks itself DEVICE_NEEDS_RESET instead of guessing.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -46,6 +47,24 @@ struct GuestBuffer {
   uint64_t addr;
   uint32_t len;
 };
+
+// `in` minus its first `skip` bytes, at most `max` bytes long: the payload
+// part of a chain whose header the device has already read.
+inline std::vector<GuestBuffer> buffer_window(const std::vector<GuestBuffer>& in, uint64_t skip, uint64_t max) {
+  std::vector<GuestBuffer> out;
+  for (const GuestBuffer& b : in) {
+    if (max == 0) break;
+    if (skip >= b.len) {
+      skip -= b.len;
+      continue;
+    }
+    const uint64_t n = std::min<uint64_t>(b.len - skip, max);
+    out.push_back({b.addr + skip, static_cast<uint32_t>(n)});
+    max -= n;
+    skip = 0;
+  }
+  return out;
+}
 
 // A chain as the device sees it: driver-written buffers first, then
 // device-writable ones (the spec's order; a chain that mixes them is refused).

@@ -3,27 +3,6 @@
 #include <fmt/format.h>
 
 namespace kindling::vmm {
-namespace {
-
-// `in` minus its first `skip` bytes, at most `max` bytes long.
-std::vector<GuestBuffer> window(const std::vector<GuestBuffer>& in, uint64_t skip, uint64_t max) {
-  std::vector<GuestBuffer> out;
-  for (const GuestBuffer& b : in) {
-    if (max == 0) break;
-    if (skip >= b.len) {
-      skip -= b.len;
-      continue;
-    }
-    const uint64_t n = std::min<uint64_t>(b.len - skip, max);
-    out.push_back({b.addr + skip, static_cast<uint32_t>(n)});
-    max -= n;
-    skip = 0;
-  }
-  return out;
-}
-
-}  // namespace
-
 Result<NetTxFrame> parse_net_tx(const DescriptorChain& chain) {
   if (!chain.writable.empty()) return make_error("virtio-net TX chain has device-writable buffers");
   if (chain.readable_bytes < kVirtioNetHdrSize) return make_error("virtio-net TX chain shorter than its header");
@@ -33,7 +12,7 @@ Result<NetTxFrame> parse_net_tx(const DescriptorChain& chain) {
   NetTxFrame f;
   f.len = chain.readable_bytes - kVirtioNetHdrSize;
   f.drop = f.len == 0 || f.len > kMaxFrame;
-  if (!f.drop) f.frame = window(chain.readable, kVirtioNetHdrSize, f.len);
+  if (!f.drop) f.frame = buffer_window(chain.readable, kVirtioNetHdrSize, f.len);
   return f;
 }
 
@@ -45,7 +24,7 @@ Result<NetRxSpace> parse_net_rx(const DescriptorChain& chain) {
   }
   NetRxSpace s;
   s.capacity = std::min<uint64_t>(chain.writable_bytes - kVirtioNetHdrSize, kMaxFrame);
-  s.frame = window(chain.writable, kVirtioNetHdrSize, s.capacity);
+  s.frame = buffer_window(chain.writable, kVirtioNetHdrSize, s.capacity);
   return s;
 }
 

@@ -5,27 +5,6 @@
 #include <cstring>
 
 namespace kindling::vmm {
-namespace {
-
-// `in` minus its first `skip` bytes, at most `max` bytes long.
-std::vector<GuestBuffer> window(const std::vector<GuestBuffer>& in, uint64_t skip, uint64_t max) {
-  std::vector<GuestBuffer> out;
-  for (const GuestBuffer& b : in) {
-    if (max == 0) break;
-    if (skip >= b.len) {
-      skip -= b.len;
-      continue;
-    }
-    uint64_t n = std::min<uint64_t>(b.len - skip, max);
-    out.push_back({b.addr + skip, static_cast<uint32_t>(n)});
-    max -= n;
-    skip = 0;
-  }
-  return out;
-}
-
-}  // namespace
-
 Result<VsockPacket> parse_vsock_tx(const GuestMemory& mem, const DescriptorChain& chain) {
   if (!chain.writable.empty()) return make_error("vsock TX chain has device-writable buffers");
   if (chain.readable_bytes < sizeof(VsockHeader)) return make_error("vsock TX chain shorter than a packet header");
@@ -44,12 +23,12 @@ Result<VsockPacket> parse_vsock_tx(const GuestMemory& mem, const DescriptorChain
   if (p.hdr.len > chain.readable_bytes - sizeof(VsockHeader)) {
     return make_error(fmt::format("vsock packet claims {} bytes but carries {}", uint32_t{p.hdr.len}, chain.readable_bytes - sizeof(VsockHeader)));
   }
-  p.payload = window(chain.readable, sizeof(VsockHeader), p.hdr.len);
+  p.payload = buffer_window(chain.readable, sizeof(VsockHeader), p.hdr.len);
   return p;
 }
 
 std::vector<GuestBuffer> vsock_rx_payload_space(const DescriptorChain& chain, uint32_t max_bytes) {
-  return window(chain.writable, sizeof(VsockHeader), max_bytes);
+  return buffer_window(chain.writable, sizeof(VsockHeader), max_bytes);
 }
 
 Status write_vsock_header(const GuestMemory& mem, const DescriptorChain& chain, const VsockHeader& hdr) {
