@@ -1,6 +1,6 @@
 // Shared pieces of the benchmarks: statistics, the machine's description,
 // and a minimal API client.
-import { readFileSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 
@@ -54,4 +54,32 @@ export function agentPids() {
   return execFileSync('ps', ['-e', '-o', 'pid=,args='], { encoding: 'utf8' }).trim().split('\n')
     .map((l) => l.trim().match(/^(\d+)\s+(.*)$/)).filter((m) => m && m[2].startsWith('/kindling/agent '))
     .map((m) => Number(m[1]));
+}
+
+// CPU seconds (user + system, every process of the tree) one Chromium spends
+// from launch until `settleMs` after its DevTools endpoint is up: the cost of
+// one browser start, which bounds how many starts per second a host can make
+// whatever the pool does. Counted by a cgroup of its own (v1 cpuacct or v2
+// cpu.stat), since Chromium does not wait for all of its children on exit.
+export function chromiumStartCpuSeconds(flags, settleMs = 2000) {
+  const v1 = '/sys/fs/cgroup/cpuacct';
+  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : '/sys/fs/cgroup/unified';
+  const base = existsSync(`${v1}/cpuacct.usage`) ? v1 : v2;
+  const usage = base === v1 ? 'echo $(( $(cat $cg/cpuacct.usage) / 1000 ))'
+    : "awk '/^usage_usec/{print $2}' $cg/cpu.stat";
+  const script = `
+    set -e
+    cg=${base}/kindling-bench-$$; mkdir $cg
+    dir=$(mktemp -d); log=$dir.log
+    bash -c "echo \\$\\$ > $cg/cgroup.procs; exec /usr/bin/chromium ${flags.join(' ')} --no-sandbox --user-data-dir=$dir --remote-debugging-port=0 about:blank" 2>$log &
+    pid=$!
+    for i in $(seq 600); do grep -q 'DevTools listening' $log && break; sleep 0.01; done
+    sleep ${settleMs / 1000}
+    used=$(${usage})
+    kill -TERM $pid; wait $pid || true
+    for i in $(seq 50); do [ -z "$(cat $cg/cgroup.procs)" ] && break; sleep 0.1; done
+    for p in $(cat $cg/cgroup.procs); do kill -9 $p 2>/dev/null || true; done
+    sleep 0.1; rmdir $cg; rm -rf $dir $log
+    echo $used`;
+  return Number(execFileSync('bash', ['-c', script], { encoding: 'utf8' }).trim().split('\n').pop()) / 1e6;
 }

@@ -10,7 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { chromium } from 'playwright-core';
-import { stats, fmt, machineDescription, apiClient, sleep, treePssMiB, agentPids } from './lib.mjs';
+import os from 'node:os';
+import { stats, fmt, machineDescription, apiClient, sleep, treePssMiB, agentPids, chromiumStartCpuSeconds } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -21,7 +22,7 @@ const { values: opt } = parseArgs({
     lifecycle: { type: 'string', default: '20' },
     baseline: { type: 'string', default: '10' },
     'sustained-seconds': { type: 'string', default: '60' },
-    rate: { type: 'string', default: '5' },
+    rate: { type: 'string', default: '5,1' },  // each rate gets its own sustained run
     out: { type: 'string', default: '' },
     command: { type: 'string', default: '' },
   },
@@ -35,12 +36,13 @@ const CHROMIUM_FLAGS = ['--headless', '--disable-gpu', '--no-first-run', '--disa
   '--disable-component-update', '--disable-sync'];
 
 async function health() { return (await api('GET', '/healthz')).json; }
-// Lets the standby pool refill, so each sample measures the path it claims.
+// Lets the standby pool refill and come to rest (no start in flight), so
+// each sample measures the path it claims and not a refill beside it.
 async function waitForPool(minReady, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const h = await health();
-    if (!h.pool || h.pool.ready >= Math.min(minReady, h.pool.max)) return h;
+    if (!h.pool || (h.pool.ready >= Math.min(minReady, h.pool.max) && h.pool.starting === 0)) return h;
     if (Date.now() > deadline) return h;
     await sleep(50);
   }
@@ -55,10 +57,10 @@ async function create() {
 }
 const release = (id) => api('DELETE', `/v1/sessions/${id}`);
 
-function cdpCall(url, method) {
+function cdpCall(url, method, params = {}) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false });
-    ws.on('open', () => ws.send(JSON.stringify({ id: 1, method })));
+    ws.on('open', () => ws.send(JSON.stringify({ id: 1, method, params })));
     ws.on('message', (m) => { const msg = JSON.parse(m); if (msg.id === 1) { ws.close(); resolve(msg.result); } });
     ws.on('error', reject);
   });
@@ -157,10 +159,20 @@ for (const c of [1, 4, 16]) {
   row('baseline: Playwright chromium.launch per session, goto, title, close', stats(base), 'cold Chromium, no isolation');
 }
 
-// 5. Sustained load: creates at a fixed rate, each session doing one navigation.
+// 5. What one browser start costs in CPU: the ceiling on starts per second
+// for this host, which no pool can lift when sessions are not reused.
+let startCpu;
 {
+  await waitForPool(100, 60000);
+  const samples = Array.from({ length: 5 }, () => chromiumStartCpuSeconds(CHROMIUM_FLAGS) * 1000);
+  startCpu = stats(samples);
+  row('CPU time of one Chromium start (launch + 2 s settle), ms of CPU', startCpu,
+    `ceiling ≈ ${(os.cpus().length / (startCpu.p50 / 1000)).toFixed(1)} starts/s on ${os.cpus().length} cores`);
+}
+
+// 6. Sustained load: creates at a fixed rate, each session doing one navigation.
+for (const rate of opt.rate.split(',').map(Number)) {
   const seconds = Number(opt['sustained-seconds']);
-  const rate = Number(opt.rate);
   await waitForPool(100, 60000);
   const samples = [];
   const paths = { warm: 0, cold: 0 };
@@ -176,7 +188,9 @@ for (const c of [1, 4, 16]) {
         const { session, ms } = await create();
         samples.push(ms);
         paths[session.start]++;
-        await cdpCall(session.cdpUrl, 'Target.createTarget').catch(() => {});
+        // One navigation: a new tab opening the bench page.
+        const target = await cdpCall(session.cdpUrl, 'Target.createTarget', { url: DATA_PAGE });
+        if (!target || !target.targetId) throw new Error('Target.createTarget did not answer a target');
         await release(session.id);
       } catch (e) {
         errors++;
@@ -191,7 +205,7 @@ for (const c of [1, 4, 16]) {
     `${paths.warm} warm, ${paths.cold} cold, ${errors} errors${kinds ? ': ' + kinds : ''}`);
 }
 
-// 6. Memory: PSS of idle standby machines and of an active session.
+// 7. Memory: PSS of idle standby machines and of an active session.
 {
   const h = await waitForPool(100, 60000);
   const { session } = await create();

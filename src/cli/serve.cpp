@@ -45,6 +45,8 @@ struct ServeOptions {
   int pool_min = 1;
   int pool_max = 4;
   int pool_max_age = 900;
+  int pool_starts = 2;
+  int pool_max_waiting = 32;
   std::string network = "nat";
   std::string network_pool = "10.200.0.0/16";
   std::string dns = "host";
@@ -199,6 +201,8 @@ int run_serve(const ServeOptions& o) {
     pool_config.min_size = std::min(o.pool_min, o.pool_max);
     pool_config.max_size = o.pool_max;
     pool_config.max_age = std::chrono::seconds(o.pool_max_age);
+    pool_config.max_concurrent_starts_waiting = o.pool_starts;
+    pool_config.max_waiting = o.pool_max_waiting;
     pool_config.spec = limits.machine;
     pool_config.ready_timeout = std::chrono::seconds(limits.ready_timeout_seconds);
     pool = std::make_unique<node::StandbyPool>(io, **backend, reaper, pool_config);
@@ -270,7 +274,7 @@ void add_serve_command(CLI::App& app, std::shared_ptr<int> exit_code) {
       ->capture_default_str();
   serve->add_option("--key-max-sessions", o->key_max_sessions,
                     "Live sessions one API key may hold; past it, create answers 429 (0: no limit)")
-      ->check(CLI::Range(0, 4096))
+      ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   serve->add_option("--key-create-rate", o->key_create_rate,
                     "Creates per second one API key may make; past it, 429 (0: no limit)")
@@ -300,6 +304,14 @@ void add_serve_command(CLI::App& app, std::shared_ptr<int> exit_code) {
       ->capture_default_str();
   serve->add_option("--pool-max-age", o->pool_max_age, "Seconds before a standby browser is replaced")
       ->check(CLI::Range(10, 86400))
+      ->capture_default_str();
+  serve->add_option("--pool-starts", o->pool_starts,
+                    "Browser starts at once while creates wait for a standby (about one per core)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  serve->add_option("--pool-max-waiting", o->pool_max_waiting,
+                    "Creates that may wait for a starting standby; past it, create answers 503")
+      ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   serve->add_option("--network", o->network,
                     "nat: each machine gets egress through NAT under the default-deny policy; none: loopback only")

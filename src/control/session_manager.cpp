@@ -81,6 +81,10 @@ void SessionManager::create(const CreateSessionOptions& options, std::function<v
                                  " MiB required); retry later",
                              "capacity"));
   }
+  if (pool_ && pool_->ready_count() == 0 && pool_->waiting_count() >= pool_->config().max_waiting)
+    return done(make_error("host is starting browsers as fast as it can (" + std::to_string(pool_->waiting_count()) +
+                               " creates already waiting); retry shortly",
+                           "capacity"));
   if (auto st = quota_.take_create(options.owner, requested_at); !st) return done(st.error());
 
   auto s = std::shared_ptr<LiveSession>(new LiveSession(io_));
@@ -112,18 +116,50 @@ void SessionManager::create(const CreateSessionOptions& options, std::function<v
         close_code::kLifetimeExpired);
   });
 
-  if (pool_) {
-    if (auto browser = pool_->take()) {
-      r.start_path = "warm";
-      log_event(*s, "created", "warm start from the standby pool");
-      r.timings.machine_acquired_ms = millis_between(requested_at, SteadyClock::now());
-      return bind(s, std::move(*browser));
-    }
-  }
+  if (pool_) return start_from_pool(s);
   r.start_path = "cold";
   persist(r);
-  log_event(*s, "created", "cold start: no standby browser");
+  log_event(*s, "created", "cold start: the standby pool is off");
   start_cold(s);
+}
+
+void SessionManager::start_from_pool(const std::shared_ptr<LiveSession>& s) {
+  // Warm unless acquire() queues us; set first, as a ready standby binds
+  // (and may answer the creator) before acquire() returns.
+  s->record_.start_path = "warm";
+  log_event(*s, "created", "start from the standby pool");
+  std::weak_ptr<LiveSession> weak = s;
+  bool waited = false;
+  auto withdraw = pool_->acquire(
+      [this, weak](Result<node::ReadyBrowser> browser) {
+        auto s = weak.lock();
+        if (!s || s->ending_) {
+          if (browser) reaper_.dispose(std::move(browser->machine));
+          return;
+        }
+        s->cancel_launch_ = nullptr;
+        if (!browser) {
+          const auto& error = browser.error();
+          spdlog::warn("session {}: {}", s->record_.id, error.message);
+          // A full queue is the host's capacity (503), not a failed start.
+          if (error.code == "capacity") {
+            if (auto cb = std::move(s->on_created_)) cb(error);
+          }
+          return end(s, SessionStatus::kFailed, error.message, close_code::kFailed);
+        }
+        s->record_.timings.machine_acquired_ms = millis_between(s->requested_at_, SteadyClock::now());
+        bind(s, std::move(browser).value());
+      },
+      waited);
+  auto& r = s->record_;
+  if (!waited) return;
+  // No standby ready: wait for the next one rather than launch a Chromium of
+  // our own beside the pool's (see standby_pool.hpp).
+  r.start_path = "cold";
+  s->cancel_launch_ = std::move(withdraw);
+  persist(r);
+  log_event(*s, "waiting",
+            fmt::format("no standby browser ready; waiting for a starting one ({} waiting)", pool_->waiting_count()));
 }
 
 void SessionManager::start_cold(const std::shared_ptr<LiveSession>& s) {

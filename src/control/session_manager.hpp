@@ -104,6 +104,7 @@ class SessionManager {
   // network counters), as GET, list and the create answer show it.
   static SessionRecord live_view(const LiveSession& s);
   void start_cold(const std::shared_ptr<LiveSession>& s);
+  void start_from_pool(const std::shared_ptr<LiveSession>& s);
   // Takes ownership of a ready browser and makes the session ready.
   void bind(const std::shared_ptr<LiveSession>& s, node::ReadyBrowser browser);
   // The last step of a start: the session is ready and its creator answered.

@@ -113,7 +113,8 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
     if (method != http::verb::get && method != http::verb::head) return not_allowed();
     nlohmann::json health = {{"status", "ok"}, {"liveSessions", sessions_.live_count()}};
     if (auto* pool = sessions_.pool())
-      health["pool"] = {{"ready", pool->ready_count()}, {"starting", pool->starting_count()}, {"target", pool->target_size()},
+      health["pool"] = {{"ready", pool->ready_count()}, {"starting", pool->starting_count()},
+                        {"waiting", pool->waiting_count()}, {"target", pool->target_size()},
                         {"min", pool->config().min_size}, {"max", pool->config().max_size}};
     return reply(json_response(req, http::status::ok, health));
   }

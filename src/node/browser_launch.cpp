@@ -60,7 +60,7 @@ std::string describe_exit(const ap::BrowserExited& e) {
 
 std::function<void()> launch_browser(asio::io_context& io, MachineBackend& backend, MachineReaper& reaper, const MachineSpec& spec,
                     std::chrono::milliseconds ready_timeout, std::function<void(Result<ReadyBrowser>)> done,
-                    std::function<void(const Machine&, double)> on_machine) {
+                    std::function<void(Machine&, double)> on_machine) {
   auto launch = std::make_shared<Launch>(io, reaper);
   launch->done = std::move(done);
   launch->browser.launched_at = SteadyClock::now();

@@ -35,11 +35,12 @@ struct ReadyBrowser {
 
 // Starts `spec` on `backend` and calls `done` once Chromium answers CDP, or
 // with the reason it did not (the machine is then already being disposed).
-// `on_machine` runs as soon as the machine process exists (for records).
+// `on_machine` runs as soon as the machine process exists (for records, or
+// to raise its CPU priority while it starts).
 // The returned function cancels the launch (done then gets an error).
 std::function<void()> launch_browser(boost::asio::io_context& io, MachineBackend& backend, MachineReaper& reaper,
                     const MachineSpec& spec, std::chrono::milliseconds ready_timeout,
                     std::function<void(Result<ReadyBrowser>)> done,
-                    std::function<void(const Machine&, double started_ms)> on_machine = {});
+                    std::function<void(Machine&, double started_ms)> on_machine = {});
 
 }  // namespace kindling::node

@@ -15,7 +15,8 @@ namespace ap = agent_protocol;
 
 StandbyPool::StandbyPool(asio::io_context& io, MachineBackend& backend, MachineReaper& reaper,
                          StandbyPoolConfig config)
-    : io_(io), backend_(backend), reaper_(reaper), config_(std::move(config)), backoff_timer_(io) {}
+    : io_(io), backend_(backend), reaper_(reaper), config_(std::move(config)), backoff_timer_(io),
+      refill_timer_(io) {}
 
 StandbyPool::~StandbyPool() {
   *alive_ = false;
@@ -59,61 +60,146 @@ std::optional<ReadyBrowser> StandbyPool::take() {
       spdlog::warn("standby {}: {}", s->browser.machine->id(), st.error().message);
     out = std::move(s->browser);
   }
-  // Refill after the caller has answered its client: a start costs a few ms
-  // of this thread (clone, mounts) that the create must not wait for.
-  asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_)] {
-    if (!alive.expired()) refill();
-  });
+  schedule_refill();
   return out;
+}
+
+void StandbyPool::schedule_refill() {
+  // A start blocks this thread for 10-20 ms (clone, mounts, cgroups). Right
+  // after a take, the session's client is about to connect: while the pool
+  // still has a standby to give, refill once that moment has passed, so the
+  // start does not sit between the create and its first CDP message.
+  // With the pool empty, the next create needs the start now.
+  auto alive = std::weak_ptr<bool>(alive_);
+  if (ready_.empty() || !waiters_.empty()) {
+    asio::post(io_, [this, alive] {
+      if (!alive.expired()) refill();
+    });
+    return;
+  }
+  if (refill_deferred_) return;
+  refill_deferred_ = true;
+  refill_timer_.expires_after(kRefillDelayAfterTake);
+  refill_timer_.async_wait([this, alive](boost::system::error_code ec) {
+    if (alive.expired()) return;
+    refill_deferred_ = false;
+    if (!ec) refill();
+  });
+}
+
+std::function<void()> StandbyPool::acquire(Handout done, bool& waited) {
+  waited = false;
+  if (auto browser = take()) {
+    done(std::move(*browser));
+    return [] {};
+  }
+  if (!running_) {
+    done(make_error("the standby pool is stopped", "unavailable"));
+    return [] {};
+  }
+  if (static_cast<int>(waiters_.size()) >= config_.max_waiting) {
+    done(make_error("host is starting browsers as fast as it can (" + std::to_string(waiters_.size()) +
+                        " creates already waiting); retry shortly",
+                    "capacity"));
+    return [] {};
+  }
+  waited = true;
+  auto id = next_waiter_id_++;
+  waiters_.push_back({id, std::move(done)});
+  prioritise_launches();
+  // take() scheduled a refill at once (the pool is empty); it counts this waiter.
+  return [this, id, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.expired()) return;
+    std::erase_if(waiters_, [id](const Waiter& w) { return w.id == id; });
+  };
+}
+
+void StandbyPool::prioritise_launches() {
+  // A standby that a create now waits for is no longer spare work.
+  for (auto& [id, launch] : launching_)
+    if (launch.machine)
+      if (auto st = launch.machine->set_background(false); !st)
+        spdlog::warn("standby {}: {}", id, st.error().message);
+}
+
+void StandbyPool::fail_oldest_waiter(const std::string& why) {
+  if (waiters_.empty()) return;
+  auto w = std::move(waiters_.front());
+  waiters_.pop_front();
+  w.done(make_error(why, "start_failed"));
 }
 
 void StandbyPool::refill() {
   if (!running_) return;
-  int target = target_size();
-  while (static_cast<int>(ready_.size()) + starting_ < target && starting_ < config_.max_concurrent_starts) {
+  int waiting = static_cast<int>(waiters_.size());
+  int target = target_size() + waiting;
+  int max_starts = waiting ? std::max(config_.max_concurrent_starts, config_.max_concurrent_starts_waiting)
+                           : config_.max_concurrent_starts;
+  while (static_cast<int>(ready_.size()) + starting_ < target && starting_ < max_starts) {
     if (consecutive_failures_ > 0 && backoff_timer_.expiry() > SteadyClock::now()) return;
     ++starting_;
     MachineSpec spec = config_.spec;
     spec.id = new_machine_id();
-    spec.background = true;  // a standby is made with spare cycles only
+    // A standby nobody waits for is made with spare cycles only.
+    spec.background = waiters_.empty();
     std::weak_ptr<bool> alive = alive_;
-    auto cancel = launch_browser(io_, backend_, reaper_, spec, config_.ready_timeout,
-                   [this, alive, id = spec.id](Result<ReadyBrowser> r) {
-                     if (alive.expired()) {
-                       if (r) reaper_.dispose(std::move(r->machine));
-                       return;
-                     }
-                     --starting_;
-                     launching_.erase(id);
-                     if (!r && !running_) return;  // cancelled by stop()
-                     if (!r) {
-                       ++consecutive_failures_;
-                       spdlog::warn("standby {}: start failed ({}), attempt {}", id, r.error().message,
-                                    consecutive_failures_);
-                       // Back off so a broken host does not spin on failing starts.
-                       auto delay = std::chrono::milliseconds(250 << std::min(consecutive_failures_, 7));
-                       backoff_timer_.expires_after(delay);
-                       backoff_timer_.async_wait([this, alive](boost::system::error_code ec) {
-                         if (!ec && !alive.expired()) refill();
-                       });
-                       return;
-                     }
-                     consecutive_failures_ = 0;
-                     if (!running_) {
-                       reaper_.dispose(std::move(r->machine));
-                       return;
-                     }
-                     adopt(std::move(r).value());
-                     refill();
-                   });
-    // A launch that failed at once has already called back.
-    if (static_cast<int>(launching_.size()) < starting_) launching_[spec.id] = std::move(cancel);
+    launching_[spec.id] = {};
+    auto cancel = launch_browser(
+        io_, backend_, reaper_, spec, config_.ready_timeout,
+        [this, alive, id = spec.id](Result<ReadyBrowser> r) {
+          if (alive.expired()) {
+            if (r) reaper_.dispose(std::move(r->machine));
+            return;
+          }
+          --starting_;
+          launching_.erase(id);
+          if (!r && !running_) return;  // cancelled by stop()
+          if (!r) {
+            ++consecutive_failures_;
+            spdlog::warn("standby {}: start failed ({}), attempt {}", id, r.error().message, consecutive_failures_);
+            // The oldest waiter was counting on this start.
+            fail_oldest_waiter("browser did not start: " + r.error().message);
+            // Back off so a broken host does not spin on failing starts.
+            auto delay = std::chrono::milliseconds(250 << std::min(consecutive_failures_, 7));
+            backoff_timer_.expires_after(delay);
+            backoff_timer_.async_wait([this, alive](boost::system::error_code ec) {
+              if (!ec && !alive.expired()) refill();
+            });
+            return;
+          }
+          consecutive_failures_ = 0;
+          if (!running_) {
+            reaper_.dispose(std::move(r->machine));
+            return;
+          }
+          mean_ready_ms_ = 0.8 * mean_ready_ms_ + 0.2 * r->ready_ms;
+          if (!waiters_.empty())
+            hand_out(std::move(r).value());
+          else
+            adopt(std::move(r).value());
+          refill();
+        },
+        [this, alive, id = spec.id](Machine& machine, double) {
+          if (alive.expired()) return;
+          if (auto it = launching_.find(id); it != launching_.end()) it->second.machine = &machine;
+        });
+    // A launch that failed at once has already called back and erased itself.
+    if (auto it = launching_.find(spec.id); it != launching_.end()) it->second.cancel = std::move(cancel);
   }
+}
+
+void StandbyPool::hand_out(ReadyBrowser browser) {
+  auto w = std::move(waiters_.front());
+  waiters_.pop_front();
+  if (auto st = browser.machine->set_background(false); !st)
+    spdlog::warn("standby {}: {}", browser.machine->id(), st.error().message);
+  spdlog::info("standby {}: ready in {:.0f} ms, handed to a waiting create ({} still waiting)",
+               browser.machine->id(), browser.ready_ms, waiters_.size());
+  w.done(std::move(browser));
 }
 
 void StandbyPool::adopt(ReadyBrowser browser) {
   auto s = std::make_shared<Standby>(io_);
-  mean_ready_ms_ = 0.8 * mean_ready_ms_ + 0.2 * browser.ready_ms;
   s->browser = std::move(browser);
   std::weak_ptr<Standby> weak = s;
   await_exit(s->browser.exit_watch, [this, weak](boost::system::error_code ec) {
@@ -152,9 +238,14 @@ void StandbyPool::retire(const std::shared_ptr<Standby>& s, const std::string& w
 void StandbyPool::stop() {
   running_ = false;
   backoff_timer_.cancel();
+  refill_timer_.cancel();
   auto launching = std::move(launching_);
   launching_.clear();
-  for (auto& [id, cancel] : launching) cancel();  // each disposes its machine
+  for (auto& [id, launch] : launching)
+    if (launch.cancel) launch.cancel();  // each disposes its machine
+  auto waiters = std::move(waiters_);
+  waiters_.clear();
+  for (auto& w : waiters) w.done(make_error("server is shutting down", "unavailable"));
   auto all = std::move(ready_);
   ready_.clear();
   for (auto& s : all) {

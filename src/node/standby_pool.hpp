@@ -4,12 +4,19 @@
 // by default so refills never starve running sessions of CPU, sizes itself
 // from the recent create rate between a floor and a ceiling, and replaces
 // standbys that grow old or whose browser died.
+//
+// When it is empty, creates queue for the next standby instead of each
+// launching its own Chromium: a Chromium start costs about a CPU-second here,
+// so parallel cold starts on a small host only slow each other down until
+// they all time out. While creates wait, starts run at normal CPU priority
+// and up to max_concurrent_starts_waiting at once; the queue is bounded.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <list>
@@ -26,7 +33,9 @@ struct StandbyPoolConfig {
   int min_size = 1;  // floor; 0 with max_size 0 disables the pool
   int max_size = 4;  // ceiling
   std::chrono::seconds max_age{900};
-  int max_concurrent_starts = 1;
+  int max_concurrent_starts = 1;          // refills with nobody waiting
+  int max_concurrent_starts_waiting = 2;  // while creates wait for a standby
+  int max_waiting = 32;                   // queued creates; past it, refuse
   std::chrono::seconds demand_window{30};
   std::chrono::milliseconds ready_timeout{45000};
   MachineSpec spec;  // every standby's limits; ids are made by the pool
@@ -38,13 +47,22 @@ class StandbyPool {
   ~StandbyPool();
 
   void start();
+  using Handout = std::function<void(Result<ReadyBrowser>)>;
+
   // A ready standby, or nothing (the caller starts cold). Counts as demand.
   std::optional<ReadyBrowser> take();
+  // A ready standby at once (take()'s fast path), else queues `done` for the
+  // next standby that becomes ready (FIFO). Fails at once when the queue is
+  // full or the pool stopped; a failed start fails the oldest waiter with its
+  // cause. The returned function withdraws a queued wait (done is not called).
+  // `waited` tells the caller which of the two happened.
+  std::function<void()> acquire(Handout done, bool& waited);
   // Disposes every standby; no refills afterwards.
   void stop();
 
   int ready_count() const { return static_cast<int>(ready_.size()); }
   int starting_count() const { return starting_; }
+  int waiting_count() const { return static_cast<int>(waiters_.size()); }
   int target_size() const;
   const StandbyPoolConfig& config() const { return config_; }
 
@@ -60,8 +78,21 @@ class StandbyPool {
   };
   using Entry = std::list<std::shared_ptr<Standby>>::iterator;
 
+  struct Waiter {
+    std::uint64_t id;
+    Handout done;
+  };
+  struct Launching {
+    std::function<void()> cancel;
+    Machine* machine = nullptr;  // valid while the launch is in flight
+  };
+
   void refill();
+  void schedule_refill();
   void adopt(ReadyBrowser browser);
+  void hand_out(ReadyBrowser browser);
+  void fail_oldest_waiter(const std::string& why);
+  void prioritise_launches();
   void retire(const std::shared_ptr<Standby>& s, const std::string& why);
   void note_demand();
 
@@ -71,10 +102,16 @@ class StandbyPool {
   StandbyPoolConfig config_;
   std::list<std::shared_ptr<Standby>> ready_;
   int starting_ = 0;
-  // Cancels for launches in flight, so stop() leaves none half-started.
-  std::map<std::string, std::function<void()>> launching_;
+  // Launches in flight, so stop() leaves none half-started and waiters can
+  // raise their CPU priority.
+  std::map<std::string, Launching> launching_;
+  std::deque<Waiter> waiters_;
+  std::uint64_t next_waiter_id_ = 1;
   int consecutive_failures_ = 0;
   boost::asio::steady_timer backoff_timer_;
+  boost::asio::steady_timer refill_timer_;
+  bool refill_deferred_ = false;
+  static constexpr std::chrono::milliseconds kRefillDelayAfterTake{250};
   std::deque<SteadyClock::time_point> demand_;
   double mean_ready_ms_ = 1000;
   bool running_ = false;

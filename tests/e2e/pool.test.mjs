@@ -90,3 +90,39 @@ test('a standby browser older than --pool-max-age is replaced', async () => {
   assert.match(await browserVersion(s.cdpUrl), /Chrome/);
   await server.release(s.id);
 });
+
+test('an empty pool queues creates for its starting standbys, and past --pool-max-waiting answers 503', async () => {
+  const server = await serve(['--pool-min', '1', '--pool-max', '1', '--pool-starts', '1', '--pool-max-waiting', '2',
+    '--max-sessions', '8']);
+  await waitFor(async () => (await pool(server)).ready === 1, { timeoutMs: 30000, what: 'a standby browser' });
+  // Watch the pool while the burst is served: one start at a time, as asked.
+  let maxStarting = 0;
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      maxStarting = Math.max(maxStarting, (await pool(server)).starting);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  const answers = await Promise.all(Array.from({ length: 6 }, () => server.api('POST', '/v1/sessions', {})));
+  watching = false;
+  await watcher;
+  for (const a of answers) assert.ok(a.status === 201 || a.status === 503, `${a.status} ${a.text}`);
+  const made = answers.filter((a) => a.status === 201).map((a) => a.json);
+  const refused = answers.filter((a) => a.status === 503);
+  assert.ok(made.length >= 3, `the standby and the two waiters are served: ${answers.map((a) => a.status)}`);
+  assert.ok(refused.length >= 1, 'creates past the queue are refused');
+  for (const r of refused) {
+    assert.ok(Number(r.headers.get('retry-after')) > 0, 'a refusal says when to retry');
+    assert.match(r.json.error.message, /waiting/);
+  }
+  assert.ok(maxStarting <= 1, `--pool-starts 1 bounds the starts (saw ${maxStarting})`);
+  for (const s of made) {
+    assert.match(await browserVersion(s.cdpUrl), /Chrome/);
+    if (s.start === 'cold') {
+      const events = (await server.api('GET', `/v1/sessions/${s.id}/events`)).json.events.map((e) => e.type);
+      assert.ok(events.includes('waiting'), `a queued create says it waited: ${events}`);
+    }
+  }
+  for (const s of made) assert.equal((await server.release(s.id)).status, 200);
+});
