@@ -64,3 +64,13 @@ test('a server whose log readers have gone (closed pipes) keeps serving and stop
   assert.deepEqual(processesOfServer(other.dataDir), []);
   rmSync(other.dataDir, { recursive: true, force: true });
 });
+
+test('a mistyped option is named, and the secret after it is never echoed', () => {
+  for (const args of [['serve', '--api-keys=s3cret-value'], ['serve', '--api-keys', 's3cret-value'],
+    ['session', 'list', 's3cret-value']]) {
+    const r = spawnSync(kindlingBin, args, { encoding: 'utf8' });
+    assert.notEqual(r.status, 0, args.join(' '));
+    assert.doesNotMatch(r.stdout + r.stderr, /s3cret-value/, `secret echoed for: ${args.join(' ')}`);
+    assert.match(r.stderr, /unknown option --api-keys|unexpected argument/);
+  }
+});
