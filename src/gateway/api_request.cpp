@@ -1,5 +1,8 @@
 #include "gateway/api_request.hpp"
 
+#include <set>
+#include <vector>
+
 #include "common/upstream_proxy.hpp"
 
 #include <nlohmann/json.hpp>
@@ -84,13 +87,42 @@ Result<Target> parse_target(std::string_view target) {
   return t;
 }
 
+namespace {
+
+// JSON allows a key twice and nlohmann keeps the last; a proxy or a check in
+// front of us may have read the first. Refuse the ambiguity instead.
+Result<nlohmann::json> parse_json_without_duplicate_keys(std::string_view body) {
+  using Event = nlohmann::json::parse_event_t;
+  std::vector<std::set<std::string>> open_objects;
+  std::string duplicate;
+  auto j = nlohmann::json::parse(
+      body,
+      [&](int, Event event, nlohmann::json& parsed) {
+        if (event == Event::object_start) {
+          open_objects.emplace_back();
+        } else if (event == Event::object_end) {
+          if (!open_objects.empty()) open_objects.pop_back();
+        } else if (event == Event::key && !open_objects.empty()) {
+          if (!open_objects.back().insert(parsed.get<std::string>()).second && duplicate.empty())
+            duplicate = parsed.get<std::string>();
+        }
+        return true;
+      },
+      /*allow_exceptions=*/false);
+  if (j.is_discarded()) return make_error("request body is not valid JSON", "bad_request");
+  if (!duplicate.empty())
+    return make_error("request body has the key '" + duplicate.substr(0, 64) + "' twice", "bad_request");
+  return j;
+}
+
+}  // namespace
+
 Result<control::CreateSessionOptions> parse_create_session(std::string_view body,
                                                            const control::SessionLimits& limits) {
   control::CreateSessionOptions opts;
   auto all_space = body.find_first_not_of(" \t\r\n") == std::string_view::npos;
   if (all_space) return opts;
-  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return make_error("request body is not valid JSON", "bad_request");
+  KINDLING_TRY(j, parse_json_without_duplicate_keys(body));
   if (!j.is_object()) return make_error("request body must be a JSON object", "bad_request");
   auto read_seconds = [&](const std::string& key, int max, int& out) -> Status {
     const auto& v = j[key];

@@ -51,6 +51,21 @@ TEST(CreateSessionBody, DefaultsAndValidation) {
   }
 }
 
+TEST(CreateSessionBody, RefusesAKeyGivenTwice) {
+  control::SessionLimits limits;
+  for (const char* twice : {R"({"timeoutSeconds": 30, "timeoutSeconds": 60})",
+                            R"({"proxy": {"server": "http://a:1", "server": "http://b:2"}})"}) {
+    auto r = parse_create_session(twice, limits);
+    ASSERT_FALSE(r.ok()) << twice;
+    EXPECT_EQ(r.error().code, "bad_request");
+    EXPECT_NE(r.error().message.find("twice"), std::string::npos) << r.error().message;
+  }
+  // The same key in two different objects is not a duplicate.
+  auto ok = parse_create_session(
+      R"({"viewport": {"width": 800, "height": 600}, "proxy": {"server": "http://a:1"}, "timeoutSeconds": 9})", limits);
+  EXPECT_TRUE(ok.ok()) << (ok.ok() ? "" : ok.error().message);
+}
+
 TEST(HostHeader, OnlyPlausibleHostsAreEchoed) {
   EXPECT_EQ(sanitize_host_header("127.0.0.1:8600").value(), "127.0.0.1:8600");
   EXPECT_EQ(sanitize_host_header("[::1]:80").value(), "[::1]:80");
