@@ -41,12 +41,15 @@ void HttpConnection::on_read(beast::error_code ec) {
     Request stub;
     stub.version(11);
     stub.keep_alive(false);
-    auto res = ec == http::error::body_limit
-                   ? error_response(stub, http::status::payload_too_large, "payload_too_large",
-                                    "request body larger than " + std::to_string(gateway_.config().max_body_bytes) +
-                                        " bytes")
-                   : error_response(stub, http::status::bad_request, "bad_request",
-                                    "malformed HTTP request: " + ec.message());
+    Response res;
+    if (ec == http::error::body_limit)
+      res = error_response(stub, http::status::payload_too_large, "payload_too_large",
+                           "request body larger than " + std::to_string(gateway_.config().max_body_bytes) + " bytes");
+    else if (ec == http::error::header_limit)
+      res = error_response(stub, http::status::request_header_fields_too_large, "headers_too_large",
+                           "request headers larger than " + std::to_string(kMaxHeaderBytes) + " bytes");
+    else
+      res = error_response(stub, http::status::bad_request, "bad_request", "malformed HTTP request: " + ec.message());
     res.keep_alive(false);
     write(std::move(res));
     return;

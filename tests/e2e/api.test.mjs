@@ -79,6 +79,12 @@ test('413 for an oversized body', async () => {
   assertError(r, 413, 'payload_too_large');
 });
 
+test('431 for oversized request headers', async () => {
+  const r = await server.api('GET', '/v1/sessions', undefined, { 'X-Padding': 'a'.repeat(100_000) });
+  assert.equal(r.status, 431, r.text);
+  assert.equal(r.json.error.code, 'headers_too_large');
+});
+
 test('409 for a released session; its token and websockets die with it', async () => {
   const s = await server.createSession({ timeoutSeconds: 120, idleTimeoutSeconds: 60 });
   assert.equal(s.timeoutSeconds, 120);
