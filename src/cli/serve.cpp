@@ -78,6 +78,13 @@ Result<std::optional<node::EgressConfig>> egress_config(const ServeOptions& o, c
   } else if (o.dns != "none") {
     auto ns = node::parse_ipv4(o.dns);
     if (!ns) return make_error("--dns must be 'host', 'none' or an IPv4 address: " + ns.error().message);
+    // Machines reach their DNS upstream through NAT from their own network
+    // namespace; the host's loopback (and these) cannot be such a target.
+    std::uint32_t first = *ns >> 24;
+    if (first == 127 || first == 0 || first >= 224)
+      return make_error("--dns " + o.dns +
+                        ": machines cannot reach a loopback, unspecified, multicast or broadcast address; give the "
+                        "address of a resolver on a network interface, or 'host'");
     c.dns_upstream = *ns;
   }
   for (const auto& text : o.allow) {

@@ -74,3 +74,9 @@ test('a mistyped option is named, and the secret after it is never echoed', () =
     assert.match(r.stderr, /unknown option --api-keys|unexpected argument/);
   }
 });
+
+test('serve refuses a DNS upstream that machines cannot reach', () => {
+  const r = spawnSync(kindlingBin, ['serve', '--listen', '127.0.0.1:0', '--dns', '127.0.0.1'], { encoding: 'utf8' });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--dns 127\.0\.0\.1: machines cannot reach a loopback/);
+});
