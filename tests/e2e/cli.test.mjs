@@ -2,7 +2,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startServer, kindlingBin } from './lib/server.mjs';
 import { processesOfServer } from './lib/host.mjs';
 
@@ -76,7 +78,10 @@ test('a mistyped option is named, and the secret after it is never echoed', () =
 });
 
 test('serve refuses a DNS upstream that machines cannot reach', () => {
-  const r = spawnSync(kindlingBin, ['serve', '--listen', '127.0.0.1:0', '--dns', '127.0.0.1'], { encoding: 'utf8' });
+  const dataDir = mkdtempSync(join(tmpdir(), 'kindling-dns-'));
+  const r = spawnSync(kindlingBin, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--dns', '127.0.0.1'],
+    { encoding: 'utf8' });
+  rmSync(dataDir, { recursive: true, force: true });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /--dns 127\.0\.0\.1: machines cannot reach a loopback/);
 });
