@@ -1,9 +1,12 @@
 #include "cli/session_commands.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "cli/api_client.hpp"
 
@@ -62,16 +65,58 @@ void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
   session->add_option("--api-key", opts->api_key, "API key (env KINDLING_API_KEY, else <data-dir>/api-key)");
   session->add_option("--data-dir", opts->data_dir, "Where to find the api-key file (env KINDLING_DATA_DIR)");
 
-  auto timeout = std::make_shared<int>(0);
-  auto idle = std::make_shared<int>(0);
+  struct CreateFlags {
+    int timeout = 0, idle = 0;
+    std::string viewport, user_agent, locale, timezone, proxy, proxy_username;
+    std::vector<std::string> proxy_bypass;
+  };
+  auto flags = std::make_shared<CreateFlags>();
   auto* create = session->add_subcommand("create", "Start a browser session and print it (with its cdpUrl)");
   create->fallthrough();  // --server and friends may follow the subcommand
-  create->add_option("--timeout", *timeout, "Max lifetime in seconds")->check(CLI::Range(1, 86400));
-  create->add_option("--idle-timeout", *idle, "Seconds without a CDP client before it ends")->check(CLI::Range(1, 86400));
-  create->callback([opts, timeout, idle, exit_code] {
+  create->add_option("--timeout", flags->timeout, "Max lifetime in seconds")->check(CLI::Range(1, 86400));
+  create->add_option("--idle-timeout", flags->idle, "Seconds without a CDP client before it ends")
+      ->check(CLI::Range(1, 86400));
+  create->add_option("--viewport", flags->viewport, "Window and viewport size, WIDTHxHEIGHT (e.g. 1280x720)");
+  create->add_option("--user-agent", flags->user_agent, "User-Agent for every page");
+  create->add_option("--locale", flags->locale, "Locale and Accept-Language (e.g. de-DE)");
+  create->add_option("--timezone", flags->timezone, "IANA time zone (e.g. Europe/Berlin)");
+  create->add_option("--proxy", flags->proxy, "Upstream proxy, http://HOST:PORT or socks5://HOST:PORT");
+  create->add_option("--proxy-username", flags->proxy_username,
+                     "Proxy user; the password comes from env KINDLING_PROXY_PASSWORD, never the command line");
+  create->add_option("--proxy-bypass", flags->proxy_bypass, "Host pattern that skips the proxy (repeatable)")
+      ->allow_extra_args(false);
+  create->callback([opts, flags, exit_code] {
     nlohmann::json body = nlohmann::json::object();
-    if (*timeout) body["timeoutSeconds"] = *timeout;
-    if (*idle) body["idleTimeoutSeconds"] = *idle;
+    if (flags->timeout) body["timeoutSeconds"] = flags->timeout;
+    if (flags->idle) body["idleTimeoutSeconds"] = flags->idle;
+    if (!flags->viewport.empty()) {
+      // The server validates the numbers; here only the shape.
+      unsigned width = 0, height = 0;
+      char x = 0, rest = 0;
+      if (std::sscanf(flags->viewport.c_str(), "%u%c%u%c", &width, &x, &height, &rest) != 3 || (x != 'x' && x != 'X')) {
+        std::cerr << "error: --viewport must be WIDTHxHEIGHT, e.g. 1280x720\n";
+        *exit_code = 2;
+        return;
+      }
+      body["viewport"] = {{"width", width}, {"height", height}};
+    }
+    if (!flags->user_agent.empty()) body["userAgent"] = flags->user_agent;
+    if (!flags->locale.empty()) body["locale"] = flags->locale;
+    if (!flags->timezone.empty()) body["timezone"] = flags->timezone;
+    if (!flags->proxy.empty()) {
+      nlohmann::json proxy = {{"server", flags->proxy}};
+      if (!flags->proxy_username.empty()) {
+        const char* password = std::getenv("KINDLING_PROXY_PASSWORD");
+        proxy["username"] = flags->proxy_username;
+        proxy["password"] = password ? password : "";
+      }
+      if (!flags->proxy_bypass.empty()) proxy["bypass"] = flags->proxy_bypass;
+      body["proxy"] = std::move(proxy);
+    } else if (!flags->proxy_username.empty() || !flags->proxy_bypass.empty()) {
+      std::cerr << "error: --proxy-username and --proxy-bypass need --proxy\n";
+      *exit_code = 2;
+      return;
+    }
     ApiClient client(opts->server, resolve_key(*opts));
     *exit_code = report(client.call("POST", "/v1/sessions", body.dump()));
   });

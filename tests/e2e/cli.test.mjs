@@ -41,6 +41,27 @@ test('the CLI creates, lists, gets and releases a session', () => {
   assert.match(missing.err, /HTTP 404/);
 });
 
+test('the CLI creates a session with an identity and a proxy, the password taken from the environment', () => {
+  const r = spawnSync(kindlingBin, ['session', 'create', '--viewport', '1111x777', '--user-agent', 'KindlingCli/1.0',
+    '--locale', 'de-DE', '--timezone', 'Europe/Berlin', '--proxy', 'http://192.0.2.10:3128', '--proxy-username', 'u1',
+    '--proxy-bypass', '*.internal', '--server', server.url, '--api-key', server.apiKey],
+  { encoding: 'utf8', env: { ...process.env, KINDLING_PROXY_PASSWORD: 'pw-from-env' } });
+  assert.equal(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  assert.deepEqual(s.identity.viewport, { width: 1111, height: 777 });
+  assert.equal(s.identity.userAgent, 'KindlingCli/1.0');
+  assert.equal(s.identity.locale, 'de-DE');
+  assert.equal(s.identity.timezone, 'Europe/Berlin');
+  assert.equal(s.proxy.server, 'http://192.0.2.10:3128');
+  assert.equal(s.proxy.authenticated, true);
+  assert.deepEqual(s.proxy.bypass, ['.internal']);  // the server's normal form of *.internal
+  assert.doesNotMatch(r.stdout, /pw-from-env/, 'the password is never printed');
+  assert.equal(cli('delete', s.id).code, 0);
+  const bad = cli('create', '--viewport', '1111by777');
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--viewport must be WIDTHxHEIGHT/);
+});
+
 test('the CLI explains a wrong key and an unreachable server', () => {
   const r = spawnSync(kindlingBin, ['session', 'list', '--server', server.url, '--api-key', 'wrong-key'], { encoding: 'utf8' });
   assert.equal(r.status, 1);
