@@ -22,6 +22,12 @@ namespace {
 constexpr const char* kBaseFlags[] = {
     "--headless",           "--disable-gpu",          "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
+    // Background fetches the flags above leave on (seen through a logging
+    // proxy): model downloads, network time, media router, translate. Each
+    // is a request to Google per browser start, retried on a closed network.
+    // (GAIA's ListAccounts and one update2 ping remain; no switch stops them.)
+    "--disable-features=OptimizationHints,OptimizationGuideModelDownloading,OptimizationHintsFetching,"
+    "OptimizationTargetPrediction,NetworkTimeServiceQuerying,MediaRouter,Translate",
     "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 };
 
