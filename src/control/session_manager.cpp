@@ -131,25 +131,7 @@ void SessionManager::start_from_pool(const std::shared_ptr<LiveSession>& s) {
   std::weak_ptr<LiveSession> weak = s;
   bool waited = false;
   auto withdraw = pool_->acquire(
-      [this, weak](Result<node::ReadyBrowser> browser) {
-        auto s = weak.lock();
-        if (!s || s->ending_) {
-          if (browser) reaper_.dispose(std::move(browser->machine));
-          return;
-        }
-        s->cancel_launch_ = nullptr;
-        if (!browser) {
-          const auto& error = browser.error();
-          spdlog::warn("session {}: {}", s->record_.id, error.message);
-          // A full queue is the host's capacity (503), not a failed start.
-          if (error.code == "capacity") {
-            if (auto cb = std::move(s->on_created_)) cb(error);
-          }
-          return end(s, SessionStatus::kFailed, error.message, close_code::kFailed);
-        }
-        s->record_.timings.machine_acquired_ms = millis_between(s->requested_at_, SteadyClock::now());
-        bind(s, std::move(browser).value());
-      },
+      [this, weak](Result<node::ReadyBrowser> browser) { receive_browser(weak, std::move(browser)); },
       waited);
   auto& r = s->record_;
   if (!waited) return;
@@ -162,25 +144,34 @@ void SessionManager::start_from_pool(const std::shared_ptr<LiveSession>& s) {
             fmt::format("no standby browser ready; waiting for a starting one ({} waiting)", pool_->waiting_count()));
 }
 
+void SessionManager::receive_browser(const std::weak_ptr<LiveSession>& weak, Result<node::ReadyBrowser> browser) {
+  auto s = weak.lock();
+  if (!s || s->ending_) {
+    if (browser) reaper_.dispose(std::move(browser->machine));
+    return;
+  }
+  s->cancel_launch_ = nullptr;
+  if (!browser) {
+    const auto& error = browser.error();
+    spdlog::error("session {}: {}", s->record_.id, error.message);
+    // A full start queue is the host's capacity (503), not a failed start.
+    if (error.code == "capacity")
+      if (auto cb = std::move(s->on_created_)) cb(error);
+    return end(s, SessionStatus::kFailed, error.message, close_code::kFailed);
+  }
+  // A cold start knew its machine earlier (launch_browser's on_machine).
+  if (!s->record_.timings.machine_acquired_ms)
+    s->record_.timings.machine_acquired_ms = millis_between(s->requested_at_, SteadyClock::now());
+  bind(s, std::move(browser).value());
+}
+
 void SessionManager::start_cold(const std::shared_ptr<LiveSession>& s) {
   node::MachineSpec spec = limits_.machine;
   spec.id = "c-" + s->record_.id;
   std::weak_ptr<LiveSession> weak = s;
   s->cancel_launch_ = node::launch_browser(
       io_, backend_, reaper_, spec, std::chrono::seconds(limits_.ready_timeout_seconds),
-      [this, weak](Result<node::ReadyBrowser> browser) {
-        auto s = weak.lock();
-        if (!s || s->ending_) {
-          if (browser) reaper_.dispose(std::move(browser->machine));
-          return;
-        }
-        s->cancel_launch_ = nullptr;
-        if (!browser) {
-          spdlog::error("session {}: {}", s->record_.id, browser.error().message);
-          return end(s, SessionStatus::kFailed, browser.error().message, close_code::kFailed);
-        }
-        bind(s, std::move(browser).value());
-      },
+      [this, weak](Result<node::ReadyBrowser> browser) { receive_browser(weak, std::move(browser)); },
       [this, weak](const node::Machine& machine, double started_ms) {
         auto s = weak.lock();
         if (!s) return;

@@ -105,6 +105,8 @@ class SessionManager {
   static SessionRecord live_view(const LiveSession& s);
   void start_cold(const std::shared_ptr<LiveSession>& s);
   void start_from_pool(const std::shared_ptr<LiveSession>& s);
+  // Where every start, pooled or cold, delivers its browser (or why not).
+  void receive_browser(const std::weak_ptr<LiveSession>& weak, Result<node::ReadyBrowser> browser);
   // Takes ownership of a ready browser and makes the session ready.
   void bind(const std::shared_ptr<LiveSession>& s, node::ReadyBrowser browser);
   // The last step of a start: the session is ready and its creator answered.
