@@ -32,6 +32,7 @@ BrowserSupervisor::BrowserSupervisor(const AgentConfig& config, Clock::time_poin
 
 Status BrowserSupervisor::start() {
   auto prepared = prepare_user_data_dir(config_.user_data_dir, config_.browser_uid, config_.browser_gid);
+  if (prepared) prepared = prepare_downloads(config_.user_data_dir, config_.browser_uid, config_.browser_gid);
   if (!prepared) {
     state_ = State::kExited;
     return prepared.error();

@@ -69,6 +69,45 @@ Status prepare_user_data_dir(const std::string& path, uid_t uid, gid_t gid) {
   return ok_status();
 }
 
+std::string downloads_dir_for(const std::string& user_data_dir) {
+  auto slash = user_data_dir.find_last_of('/');
+  std::string parent = slash == 0 || slash == std::string::npos ? "" : user_data_dir.substr(0, slash);
+  return parent + "/downloads";
+}
+
+Status prepare_downloads(const std::string& user_data_dir, uid_t uid, gid_t gid) {
+  const std::string downloads = downloads_dir_for(user_data_dir);
+  // Beside it, uploads: files the host puts there for file inputs.
+  const std::string uploads = downloads.substr(0, downloads.size() - std::strlen("downloads")) + "uploads";
+  for (const std::string& dir : {downloads, uploads}) {
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return make_error(errno_text("cannot create " + dir));
+    // The host reads and writes these through the machine's root (never
+    // following links), so they must be plain directories.
+    struct stat st{};
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return make_error(dir + " is not a directory");
+    if (::chown(dir.c_str(), uid, gid) != 0 && !(errno == EPERM && uid == ::geteuid()))
+      return make_error(errno_text("cannot give " + dir + " to the browser user"));
+  }
+  const std::string profile = user_data_dir + "/Default";
+  if (::mkdir(profile.c_str(), 0700) != 0 && errno != EEXIST) return make_error(errno_text("cannot create " + profile));
+  if (::chown(profile.c_str(), uid, gid) != 0 && !(errno == EPERM && uid == ::geteuid()))
+    return make_error(errno_text("cannot give " + profile + " to the browser user"));
+  const std::string prefs_path = profile + "/Preferences";
+  // Only on a fresh profile: a relaunch keeps what Chromium wrote since.
+  UniqueFd fd(::open(prefs_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd.valid()) {
+    if (errno == EEXIST) return ok_status();
+    return make_error(errno_text("cannot create " + prefs_path));
+  }
+  const std::string prefs = R"({"download":{"default_directory":")" + downloads +
+                            R"(","prompt_for_download":false,"directory_upgrade":true}})";
+  if (::write(fd.get(), prefs.data(), prefs.size()) != static_cast<ssize_t>(prefs.size()))
+    return make_error(errno_text("cannot write " + prefs_path));
+  if (::fchown(fd.get(), uid, gid) != 0 && !(errno == EPERM && uid == ::geteuid()))
+    return make_error(errno_text("cannot give " + prefs_path + " to the browser user"));
+  return ok_status();
+}
+
 std::vector<std::string> chromium_argv(const AgentConfig& config, bool sandbox) {
   std::vector<std::string> argv = {config.chromium_path};
   for (const char* flag : kBaseFlags) argv.emplace_back(flag);

@@ -21,6 +21,14 @@ namespace kindling::agent {
 // empty, so a session never inherits another session's profile.
 Status prepare_user_data_dir(const std::string& path, uid_t uid, gid_t gid);
 
+// The session's downloads area: <parent of the user-data-dir>/downloads
+// (/home/browser/downloads in a machine), owned by the browser user.
+std::string downloads_dir_for(const std::string& user_data_dir);
+// Makes the downloads area (and the uploads one beside it) and points the fresh profile's preferences at it,
+// so every download a page triggers lands there with no client setup (the
+// host lists and serves it: GET /v1/sessions/{id}/files).
+Status prepare_downloads(const std::string& user_data_dir, uid_t uid, gid_t gid);
+
 // The full argv. `sandbox` false adds --no-sandbox: only after the kernel
 // refused Chromium's sandbox.
 std::vector<std::string> chromium_argv(const AgentConfig& config, bool sandbox);

@@ -17,6 +17,7 @@
 
 #include "common/clock.hpp"
 #include "common/result.hpp"
+#include "control/session_files.hpp"
 #include "control/session_options.hpp"
 #include "control/session_record.hpp"
 #include "control/session_store.hpp"
@@ -87,6 +88,13 @@ class SessionManager {
   void detach(const std::shared_ptr<LiveSession>& s, const SessionClient* client);
   void open_cdp_stream(const std::shared_ptr<LiveSession>& s,
                        std::function<void(Result<std::unique_ptr<node::AgentSocket>>)> done);
+
+  // A ready session's files (session_files.hpp): downloads listed and
+  // opened by name, uploads written for file inputs (their in-machine path
+  // is kUploadsDir/<name>). They go with the machine at release.
+  Result<std::vector<SessionFile>> list_files(const std::string& id);
+  Result<UniqueFd> open_file(const std::string& id, const std::string& name, std::uint64_t& size);
+  Result<SessionFile> upload_file(const std::string& id, const std::string& name, std::string_view data);
 
   // Ends every live session (clients hear close code 1001), empties the
   // pool, and calls `done` once every machine is reaped.

@@ -1,5 +1,9 @@
 #include "gateway/gateway.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <boost/asio/ip/address.hpp>
 
 #include <cctype>
@@ -178,6 +182,7 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
     }
     return not_allowed();
   }
+  if (seg.size() >= 4 && seg[3] == "files") return handle_files(req, seg, *target, std::move(reply));
   if (seg.size() == 4 && seg[3] == "events") {
     if (method != http::verb::get) return not_allowed();
     auto events = sessions_.events(seg[2]);
@@ -187,6 +192,66 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
     return reply(json_response(req, http::status::ok, {{"id", seg[2]}, {"events", arr}}));
   }
   reply(error_response(req, http::status::not_found, "not_found", "no such route: " + path));
+}
+
+void Gateway::handle_files(const Request& req, const std::vector<std::string>& seg, const Target& target,
+                           std::function<void(Response)> reply) {
+  const auto method = req.method();
+  const std::string& id = seg[2];
+  auto file_json = [](const control::SessionFile& f) {
+    nlohmann::json j = {{"name", f.name}, {"size", f.size}, {"complete", f.complete}};
+    j["sha256"] = f.complete ? nlohmann::json(f.sha256) : nlohmann::json(nullptr);
+    return j;
+  };
+  if (seg.size() == 4 && method == http::verb::get) {
+    auto files = sessions_.list_files(id);
+    if (!files) return reply(error_response(req, files.error()));
+    auto arr = nlohmann::json::array();
+    for (auto& f : *files) arr.push_back(file_json(f));
+    return reply(json_response(req, http::status::ok, {{"id", id}, {"files", arr}}));
+  }
+  if (seg.size() == 4 && method == http::verb::post) {
+    auto name = target.query.find("name");
+    if (name == target.query.end())
+      return reply(error_response(req, http::status::bad_request, "bad_request",
+                                  "name the file: POST /v1/sessions/{id}/files?name=<file name>"));
+    auto file = sessions_.upload_file(id, name->second, req.body());
+    if (!file) return reply(error_response(req, file.error()));
+    auto j = file_json(*file);
+    j["path"] = std::string(control::kUploadsDir) + "/" + file->name;
+    return reply(json_response(req, http::status::created, j));
+  }
+  if (seg.size() == 5 && method == http::verb::get) {
+    std::uint64_t size = 0;
+    auto fd = sessions_.open_file(id, seg[4], size);
+    if (!fd) return reply(error_response(req, fd.error()));
+    if (size > config_.max_download_bytes)
+      return reply(error_response(req, http::status::payload_too_large, "payload_too_large",
+                                  "file is larger than " + std::to_string(config_.max_download_bytes) +
+                                      " bytes, the most the gateway serves"));
+    Response res{http::status::ok, req.version()};
+    res.set(http::field::server, "kindling");
+    res.set(http::field::content_type, "application/octet-stream");
+    res.set(http::field::cache_control, "no-store");
+    res.keep_alive(req.keep_alive());
+    std::string& body = res.body();
+    body.resize(size);
+    std::size_t got = 0;
+    // The machine may still be writing it: serve what was there at open,
+    // at most its size then.
+    while (got < size) {
+      ssize_t n = ::pread(fd->get(), body.data() + got, size - got, static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    body.resize(got);
+    res.prepare_payload();
+    return reply(std::move(res));
+  }
+  if (seg.size() <= 5) return reply(error_response(req, http::status::method_not_allowed, "method_not_allowed",
+                                                   "files: GET lists, POST ?name= uploads, GET files/<name> fetches"));
+  reply(error_response(req, http::status::not_found, "not_found", "no such route"));
 }
 
 void Gateway::upgrade(boost::beast::tcp_stream stream, Request req) {

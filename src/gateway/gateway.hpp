@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 #include "control/api_keys.hpp"
@@ -27,6 +28,10 @@ struct GatewayConfig {
   // empty: taken from each request's Host header.
   std::string public_url;
   std::size_t max_body_bytes = 1 << 20;
+  // A file uploaded into a session (POST /v1/sessions/{id}/files), and one
+  // fetched from it (held in memory while it is sent).
+  std::size_t max_upload_bytes = 64u << 20;
+  std::size_t max_download_bytes = 256u << 20;
   // Largest CDP message relayed from the browser (multi-MB screenshots and
   // DOM snapshots are normal), and from a client: Chromium itself drops
   // incoming DevTools messages over 100 MB, so the gateway refuses them
@@ -63,6 +68,9 @@ class Gateway {
   // API key, or the session's own token in ?token= (CDP routes only).
   bool may_use_session(const Request& req, const Target& target, const control::LiveSession& s) const;
   nlohmann::json session_json(const Request& req, const control::SessionRecord& r);
+  // /v1/sessions/{id}/files[/{name}]: downloads listed and fetched, uploads.
+  void handle_files(const Request& req, const std::vector<std::string>& seg, const Target& target,
+                    std::function<void(Response)> reply);
 
   boost::asio::io_context& io_;
   control::SessionManager& sessions_;

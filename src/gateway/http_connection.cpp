@@ -22,10 +22,26 @@ void HttpConnection::start() { read_request(); }
 void HttpConnection::read_request() {
   parser_.emplace();
   parser_->header_limit(kMaxHeaderBytes);
-  parser_->body_limit(gateway_.config().max_body_bytes);
+  body_limit_ = gateway_.config().max_body_bytes;
+  parser_->body_limit(body_limit_);
   stream_.expires_after(kRequestTimeout);
-  http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    if (ec) return self->on_read(ec);
+    // Only a file upload may be larger than an API body.
+    if (is_upload(self->parser_->get())) {
+      self->body_limit_ = self->gateway_.config().max_upload_bytes;
+      self->parser_->body_limit(self->body_limit_);
+    }
+    http::async_read(self->stream_, self->buffer_, *self->parser_,
+                     [self](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  });
+}
+
+bool HttpConnection::is_upload(const http::request_parser<http::string_body>::value_type& req) {
+  if (req.method() != http::verb::post) return false;
+  std::string_view target(req.target().data(), req.target().size());
+  target = target.substr(0, target.find('?'));
+  return target.starts_with("/v1/sessions/") && target.ends_with("/files");
 }
 
 void HttpConnection::on_read(beast::error_code ec) {
@@ -44,7 +60,7 @@ void HttpConnection::on_read(beast::error_code ec) {
     Response res;
     if (ec == http::error::body_limit)
       res = error_response(stub, http::status::payload_too_large, "payload_too_large",
-                           "request body larger than " + std::to_string(gateway_.config().max_body_bytes) + " bytes");
+                           "request body larger than " + std::to_string(body_limit_) + " bytes");
     else if (ec == http::error::header_limit)
       res = error_response(stub, http::status::request_header_fields_too_large, "headers_too_large",
                            "request headers larger than " + std::to_string(kMaxHeaderBytes) + " bytes");

@@ -21,11 +21,13 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void read_request();
   void on_read(boost::beast::error_code ec);
   void write(Response res);
+  static bool is_upload(const http::request_parser<http::string_body>::value_type& req);
 
   boost::beast::tcp_stream stream_;
   Gateway& gateway_;
   boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::size_t body_limit_ = 0;  // of the request being read
 };
 
 }  // namespace kindling::gateway

@@ -23,6 +23,7 @@ http::status status_for(const std::string& code) {
   if (code == "rate_limited" || code == "session_limit") return http::status::too_many_requests;
   if (code == "capacity" || code == "unavailable") return http::status::service_unavailable;
   if (code == "bad_gateway") return http::status::bad_gateway;
+  if (code == "unsupported") return http::status::not_implemented;
   return http::status::internal_server_error;
 }
 

@@ -75,6 +75,22 @@ class Machine {
 
   // Its network counters; none when the machine has no network (loopback only).
   virtual std::optional<MachineNetworkCounters> network_counters() const { return std::nullopt; }
+
+  // A directory inside the machine (an absolute path there), opened for the
+  // host to list and read downloads from and write uploads to. Resolved
+  // inside the machine's root without following any link, since the machine
+  // may have planted one.
+  virtual Result<UniqueFd> open_machine_dir(const std::string& path) {
+    (void)path;
+    return make_error(backend_name() + " machines do not expose their files to the host", "unsupported");
+  }
+  // Creates a new file `name` in a directory of the machine, owned by the
+  // machine's browser user, opened for writing; never replaces a file.
+  virtual Result<UniqueFd> create_machine_file(const std::string& dir, const std::string& name) {
+    (void)dir;
+    (void)name;
+    return make_error(backend_name() + " machines do not expose their files to the host", "unsupported");
+  }
 };
 
 class MachineBackend {

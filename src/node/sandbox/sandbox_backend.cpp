@@ -203,8 +203,10 @@ Result<std::unique_ptr<Machine>> SandboxBackend::start(const MachineSpec& spec) 
   if (config.standard_agent_args) {
     for (const char* a : {"--listen", "unix:/run/kindling/agent.sock", "--chromium"}) args.emplace_back(a);
     args.push_back(config.chromium_path);
-    for (const char* a : {"--user-data-dir", "/home/browser/profile", "--browser-uid", "1000", "--browser-gid", "1000"}) {
+    for (const char* a : {"--user-data-dir", "/home/browser/profile"}) args.emplace_back(a);
+    for (const char* a : {"--browser-uid", "--browser-gid"}) {
       args.emplace_back(a);
+      args.push_back(std::to_string(kMachineBrowserUid));
     }
   }
   args.insert(args.end(), config.agent_args.begin(), config.agent_args.end());

@@ -25,6 +25,9 @@ namespace kindling::node {
 
 // State shared by the backend and the machines it started (a machine may
 // outlive the backend object that made it).
+// The browser's user inside every machine (the agent's --browser-uid/gid).
+inline constexpr uid_t kMachineBrowserUid = 1000;
+
 struct SandboxHost {
   SandboxHost(SandboxConfig c, CgroupLayout layout, std::vector<sock_filter> filter,
               std::unique_ptr<OutputCollector> collector)
@@ -55,6 +58,8 @@ class SandboxMachine final : public Machine {
   std::string backend_name() const override { return "sandbox"; }
   Status set_background(bool background) override;
   std::optional<MachineNetworkCounters> network_counters() const override;
+  Result<UniqueFd> open_machine_dir(const std::string& path) override;
+  Result<UniqueFd> create_machine_file(const std::string& dir, const std::string& name) override;
   // The machine's address on its network slot (none without network).
   std::optional<std::uint32_t> network_address() const;
 
