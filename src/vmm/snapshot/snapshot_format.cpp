@@ -234,8 +234,11 @@ Result<SnapshotState> decode_snapshot(std::span<const uint8_t> bytes) {
     uint32_t tag = 0, len = 0;
     if (!r.pod(tag) || !r.pod(len) || len > r.left()) return corrupt(fmt::format("record {} runs past the end", i));
     Reader rec(r.take(len));
-    // The machine record comes first: it says how many vCPU records follow.
-    if (i == 0 && tag != kTagMachine) return corrupt("the first record is not the machine record");
+    // One order only (machine, VM, serial, vCPUs by index): the machine
+    // record says how many vCPU records follow, and one order means one
+    // encoding per state.
+    const uint32_t expected = i == 0 ? kTagMachine : i == 1 ? kTagVm : i == 2 ? kTagSerial : kTagVcpu;
+    if (tag != expected) return corrupt(fmt::format("record {} has type {} where {} belongs", i, tag, expected));
     switch (tag) {
       case kTagMachine: {
         if (have_machine) return corrupt("a second machine record");
