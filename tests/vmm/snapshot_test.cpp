@@ -75,11 +75,11 @@ class SnapshotTest : public ::testing::Test {
  protected:
   // Boots `counter`, lets it count, pauses, snapshots and kills it; returns
   // the last round printed before the pause.
-  uint64_t take_snapshot(uint32_t mem_mib = 32) {
+  uint64_t take_snapshot(uint32_t mem_mib = 32, bool huge_pages = false) {
     Vm vm(dir_, "source");
     EXPECT_TRUE(vm.api.connected());
     EXPECT_EQ(vm.put("/boot-source", {{"kernel_image_path", guest_path("counter")}}).status, 204);
-    EXPECT_EQ(vm.put("/machine-config", {{"vcpu_count", 1}, {"mem_size_mib", mem_mib}}).status, 204);
+    EXPECT_EQ(vm.put("/machine-config", {{"vcpu_count", 1}, {"mem_size_mib", mem_mib}, {"huge_pages", huge_pages ? "2M" : "None"}}).status, 204);
     HttpReply r = vm.put("/snapshot/create", {{"snapshot_path", snap_}, {"mem_file_path", mem_}});
     EXPECT_EQ(r.status, 400) << "a snapshot before InstanceStart must be refused";
     EXPECT_EQ(vm.put("/actions", {{"action_type", "InstanceStart"}}).status, 204);
@@ -171,6 +171,57 @@ TEST_F(SnapshotTest, TwoConcurrentRestoresOfOneSnapshotDivergeIndependently) {
   const std::string before = read_file(mem_);
   std::this_thread::sleep_for(200ms);
   EXPECT_TRUE(before == read_file(mem_));
+}
+
+// 2 MiB pages for the test's VMs: the free ones, or (as root) a temporary
+// reservation given back at the end. Hosts ship with none reserved.
+class HugePages {
+ public:
+  explicit HugePages(uint64_t need) {
+    const uint64_t free = meminfo("HugePages_Free:");
+    if (free >= need) {
+      ok_ = true;
+      return;
+    }
+    original_ = std::stoull("0" + read_file("/proc/sys/vm/nr_hugepages"));
+    if (!set(original_ + need - free)) return;
+    ok_ = meminfo("HugePages_Free:") >= need;
+    changed_ = true;
+  }
+  ~HugePages() {
+    if (changed_) set(original_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  static uint64_t meminfo(const std::string& key) {
+    std::string text = read_file("/proc/meminfo");
+    auto at = text.find(key);
+    return at == std::string::npos ? 0 : std::stoull(text.substr(at + key.size()));
+  }
+  static bool set(uint64_t n) {
+    FILE* f = std::fopen("/proc/sys/vm/nr_hugepages", "w");
+    if (!f) return false;
+    bool ok = std::fprintf(f, "%llu\n", static_cast<unsigned long long>(n)) > 0;
+    return std::fclose(f) == 0 && ok;
+  }
+  uint64_t original_ = 0;
+  bool ok_ = false, changed_ = false;
+};
+
+TEST_F(SnapshotTest, HugePageGuestRestoresThroughUffdIn2MiBFaults) {
+  HugePages reserve(2 * 16 + 2);  // source and restored VM, 32 MiB each
+  if (!reserve.ok()) GTEST_SKIP() << "cannot reserve 2 MiB huge pages on this host";
+  const uint64_t last = take_snapshot(32, true);
+  Vm vm(dir_, "restored");
+  HttpReply r = vm.load(snap_, mem_, "Uffd", true);
+  ASSERT_EQ(r.status, 204) << r.body << vm.proc.stderr_text();
+  expect_continues(vm, last);
+  json m = vm.metrics();
+  // 32 MiB is 16 huge pages: at most 16 faults, where 4 KiB pages took thousands.
+  EXPECT_GE(m.value("kindling_vmm_uffd_faults_total", 0u), 14u) << m.dump();
+  EXPECT_LE(m.value("kindling_vmm_uffd_faults_total", 0u), 16u) << m.dump();
+  EXPECT_EQ(m.value("kindling_vmm_uffd_bytes_read_total", 0u), m.value("kindling_vmm_uffd_faults_total", 0u) << 21) << m.dump();
 }
 
 // Rewrites the header checksum after the test edited the header, so a check
