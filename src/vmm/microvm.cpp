@@ -165,6 +165,7 @@ void MicroVm::start(bool paused) {
   }
   paused_ = paused;
   metrics_.mark(metrics_.vcpus_started_us);
+  if (uffd_) uffd_->start_prefetch();
 }
 
 Status MicroVm::pause() {

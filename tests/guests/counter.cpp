@@ -8,6 +8,9 @@
 // pages, each would see the other's words and count them bad. A restore that
 // lost memory or vCPU state shows up as bad pages, or a count that starts
 // over (a second "KT BEGIN").
+// A key at the i8042 (SendCtrlAltDel) switches it to reading only: rounds
+// go on checking every page but write none, so VMs restored from a snapshot
+// taken then share their clean pages (PSS) instead of copying them.
 #include "lib/kt.hpp"
 
 namespace kt {
@@ -41,13 +44,19 @@ void run(const StartInfo* si) {
   uint64_t salt = rdtsc();
   for (uint64_t p = 0; p < pages; ++p) *word_of(p) = pattern(p, salt);
   Line().str("KT INFO filled ").dec(pages).str(" pages").end();
+  bool read_only = false;
   for (uint64_t round = 1;; ++round) {
-    const uint64_t next = rdtsc() | 1;  // never 0: a zeroed page must not pass
+    if (!read_only && (inb(0x64) & 1)) {
+      (void)inb(0x60);
+      read_only = true;
+      info("read-only from now on");
+    }
+    const uint64_t next = read_only ? salt : rdtsc() | 1;  // never 0: a zeroed page must not pass
     uint64_t bad = 0;
     for (uint64_t p = 0; p < pages; ++p) {
       volatile uint64_t* w = word_of(p);
       if (*w != pattern(p, salt)) ++bad;
-      *w = pattern(p, next);
+      if (!read_only) *w = pattern(p, next);
     }
     salt = next;
     Line().str("KT COUNT ").dec(round).str(" salt ").hex(salt).str(" bad ").dec(bad).end();

@@ -75,7 +75,7 @@ class SnapshotTest : public ::testing::Test {
  protected:
   // Boots `counter`, lets it count, pauses, snapshots and kills it; returns
   // the last round printed before the pause.
-  uint64_t take_snapshot(uint32_t mem_mib = 32, bool huge_pages = false) {
+  uint64_t take_snapshot(uint32_t mem_mib = 32, bool huge_pages = false, bool read_only = false) {
     Vm vm(dir_, "source");
     EXPECT_TRUE(vm.api.connected());
     EXPECT_EQ(vm.put("/boot-source", {{"kernel_image_path", guest_path("counter")}}).status, 204);
@@ -84,6 +84,11 @@ class SnapshotTest : public ::testing::Test {
     EXPECT_EQ(r.status, 400) << "a snapshot before InstanceStart must be refused";
     EXPECT_EQ(vm.put("/actions", {{"action_type", "InstanceStart"}}).status, 204);
     EXPECT_TRUE(vm.counted_past(1, 30s)) << vm.serial() << vm.proc.stderr_text();
+    if (read_only) {
+      EXPECT_EQ(vm.put("/actions", {{"action_type", "SendCtrlAltDel"}}).status, 204);
+      EXPECT_TRUE(eventually([&] { return vm.serial().find("KT INFO read-only") != std::string::npos; }, 30s));
+      EXPECT_TRUE(vm.counted_past(vm.counts().back().round + 1, 30s));
+    }
     r = vm.put("/snapshot/create", {{"snapshot_type", "Full"}, {"snapshot_path", snap_}, {"mem_file_path", mem_}});
     EXPECT_EQ(r.status, 400);
     EXPECT_NE(fault_of(r).find("must be paused"), std::string::npos) << fault_of(r);
@@ -171,6 +176,54 @@ TEST_F(SnapshotTest, TwoConcurrentRestoresOfOneSnapshotDivergeIndependently) {
   const std::string before = read_file(mem_);
   std::this_thread::sleep_for(200ms);
   EXPECT_TRUE(before == read_file(mem_));
+}
+
+struct Memory {
+  uint64_t rss_kib = 0, pss_kib = 0;
+};
+Memory memory_of(pid_t pid) {
+  std::string text = read_file("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  auto field = [&](const std::string& key) {
+    auto at = text.find("\n" + key);
+    return at == std::string::npos ? 0ull : std::stoull(text.substr(at + key.size() + 1));
+  };
+  return {field("Rss:"), field("Pss:")};
+}
+
+// Ten (here four, for test time) VMs restored from one memory file: with the
+// File backend the pages they only read stay the page cache's, shared by all,
+// so each VM's PSS is a fraction of its RSS. The in-process Uffd backend
+// copies every page into the VM's own anonymous memory: no sharing.
+TEST_F(SnapshotTest, RestoresFromOneFileShareCleanPagesButUffdCopiesDoNot) {
+  const uint64_t last = take_snapshot(32, false, true);
+  for (const char* backend : {"File", "Uffd"}) {
+    SCOPED_TRACE(backend);
+    std::vector<std::unique_ptr<Vm>> vms;
+    for (int i = 0; i < 4; ++i) {
+      vms.push_back(std::make_unique<Vm>(dir_, std::string(backend) + std::to_string(i)));
+      ASSERT_EQ(vms.back()->load(snap_, mem_, backend, true).status, 204) << vms.back()->proc.stderr_text();
+    }
+    Memory sum;
+    for (auto& vm : vms) {
+      // One whole round after the restore: every guest page has been read.
+      ASSERT_TRUE(vm->counted_past(last + 1, 60s)) << vm->serial();
+      for (auto& k : vm->counts()) EXPECT_EQ(k.bad, 0u);
+      ASSERT_EQ(vm->patch("/vm", {{"state", "Paused"}}).status, 204);
+    }
+    for (auto& vm : vms) {
+      Memory m = memory_of(vm->proc.pid());
+      sum.rss_kib += m.rss_kib;
+      sum.pss_kib += m.pss_kib;
+    }
+    std::printf("%s: 4 restored VMs (32 MiB guests), RSS %llu KiB, PSS %llu KiB in all\n", backend,
+                static_cast<unsigned long long>(sum.rss_kib), static_cast<unsigned long long>(sum.pss_kib));
+    ASSERT_GT(sum.rss_kib, 4u * 28 * 1024) << "the guests did not touch their memory";
+    if (std::string(backend) == "File") {
+      EXPECT_LT(sum.pss_kib, sum.rss_kib * 6 / 10);
+    } else {
+      EXPECT_GT(sum.pss_kib, sum.rss_kib * 8 / 10);
+    }
+  }
 }
 
 // 2 MiB pages for the test's VMs: the free ones, or (as root) a temporary

@@ -77,6 +77,9 @@ TEST_F(UffdHandlerTest, HotPagesArriveWithoutFaults) {
   UffdOptions opts;
   opts.prefetch_pages = {1, 2, 3, 40};
   if (!start(std::move(opts))) GTEST_SKIP() << "userfaultfd unavailable here: " << error_;
+  ::usleep(20000);
+  EXPECT_EQ(metrics_.uffd_prefetched_pages.load(), 0u) << "prefetch before start_prefetch()";
+  handler_->start_prefetch();
   for (int i = 0; i < 500 && metrics_.uffd_prefetched_pages.load() < 4; ++i) ::usleep(1000);
   ASSERT_EQ(metrics_.uffd_prefetched_pages.load(), 4u);
   EXPECT_EQ(byte(40), 41);

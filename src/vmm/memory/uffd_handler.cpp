@@ -44,7 +44,8 @@ Result<std::unique_ptr<UffdHandler>> UffdHandler::start(uint8_t* base, uint64_t 
   if (::ioctl(h->uffd_.get(), UFFDIO_REGISTER, &reg) != 0) return sys_error("UFFDIO_REGISTER of guest memory");
   if (!(reg.ioctls & (1ull << _UFFDIO_COPY))) return make_error("userfaultfd cannot UFFDIO_COPY into guest memory");
   h->stop_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!h->stop_fd_.valid()) return sys_error("eventfd");
+  h->go_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!h->stop_fd_.valid() || !h->go_fd_.valid()) return sys_error("eventfd");
   h->removed_.assign(size / h->opts_.page_size, 0);
   h->buf_.reset(new uint8_t[h->opts_.page_size]);
   h->zeros_.reset(new uint8_t[h->opts_.page_size]());
@@ -62,6 +63,11 @@ UffdHandler::~UffdHandler() {
     [[maybe_unused]] ssize_t n = ::write(stop_fd_.get(), &one, sizeof(one));
     thread_.join();
   }
+}
+
+void UffdHandler::start_prefetch() {
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(go_fd_.get(), &one, sizeof(one));
 }
 
 std::vector<uint64_t> UffdHandler::recorded_pages() const {
@@ -126,14 +132,18 @@ void UffdHandler::thread_main() {
   for (;;) {
     // Prefetching goes on only while no fault waits: a vCPU is never kept
     // waiting behind the hot list.
-    const bool prefetching = next_prefetch < opts_.prefetch_pages.size() && !fatal_;
-    pollfd fds[2] = {{uffd_.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
-    int r = ::poll(fds, 2, prefetching ? 0 : -1);
+    const bool prefetching = prefetch_go_ && next_prefetch < opts_.prefetch_pages.size() && !fatal_;
+    pollfd fds[3] = {{uffd_.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}, {go_fd_.get(), POLLIN, 0}};
+    int r = ::poll(fds, prefetch_go_ ? 2 : 3, prefetching ? 0 : -1);
     if (r < 0 && errno != EINTR) {
       fatal(fmt::format("poll: {}", std::strerror(errno)));
       return;
     }
     if (fds[1].revents) return;
+    if (!prefetch_go_ && fds[2].revents) {
+      prefetch_go_ = true;
+      continue;
+    }
     if (r == 0 && prefetching) {
       const int64_t t0 = monotonic_us();
       uint64_t page = opts_.prefetch_pages[next_prefetch++];

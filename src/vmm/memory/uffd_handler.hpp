@@ -39,6 +39,12 @@ class UffdHandler {
                                                    VmmMetrics& metrics);
   ~UffdHandler();
 
+  // Starts copying the hot list in. Called once the vCPUs run: prefetching
+  // earlier contends with the restore itself (each UFFDIO_COPY takes the
+  // mmap lock that creating vCPUs and memory slots need), which measurably
+  // delayed load-to-running (bench/vmm/results-snapshot.md).
+  void start_prefetch();
+
   // Record mode: the pages faulted in so far, first touch first.
   std::vector<uint64_t> recorded_pages() const;
 
@@ -53,7 +59,8 @@ class UffdHandler {
   uint64_t size_ = 0;
   UffdOptions opts_;
   VmmMetrics& metrics_;
-  UniqueFd uffd_, mem_file_, stop_fd_;
+  UniqueFd uffd_, mem_file_, stop_fd_, go_fd_;
+  bool prefetch_go_ = false;  // handler thread only
   std::vector<uint8_t> removed_;  // per page: the guest gave it back, so it reads as zeros now
   std::unique_ptr<uint8_t[]> buf_, zeros_;
   std::thread thread_;
