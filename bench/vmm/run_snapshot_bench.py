@@ -99,12 +99,20 @@ class Vmm:
         self.proc.wait()
 
 
-def make_snapshot(binary, guest, tmp, mem_mib, huge, tag):
+def make_snapshot(binary, guest, tmp, mem_mib, huge, tag, read_only=False):
     vm = Vmm(binary, tmp, "source-" + tag)
     assert vm.put("/boot-source", {"kernel_image_path": guest})[0] == 204
     assert vm.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": mem_mib, "huge_pages": "2M" if huge else "None"})[0] == 204
     assert vm.put("/actions", {"action_type": "InstanceStart"})[0] == 204
     vm.wait_count(1)
+    if read_only:
+        # The guest stops writing (a key at the i8042): restored VMs only read.
+        assert vm.put("/actions", {"action_type": "SendCtrlAltDel"})[0] == 204
+        deadline = time.monotonic() + 30
+        while "read-only" not in open(vm.serial).read():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        vm.wait_count(vm.counts()[-1] + 1)
     assert vm.put("/snapshot/create", {"snapshot_path": "x", "mem_file_path": "y"})[0] == 400  # not paused
     assert http(vm.sock, "PATCH", "/vm", {"state": "Paused"})[0] == 204
     last = vm.counts()[-1]
@@ -174,6 +182,7 @@ def main():
     ap.add_argument("--mem-mib", type=int, default=64)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--settle-ms", type=int, default=300)
+    ap.add_argument("--pss-vms", type=int, default=10)
     args = ap.parse_args()
     binary = os.path.join(args.build, "src/vmm/kindling-vmm")
     guest = os.path.join(args.build, "tests/guests/counter.elf")
@@ -203,6 +212,24 @@ def main():
                     vm, r = restore_once(binary, tmp, snap, mem, last, backend, extra, settle_s=args.settle_ms / 1e3)
                     vm.close()
                     results[name].append(r)
+            pss = {}
+            if args.pss_vms:
+                snapr, memr, lastr = make_snapshot(binary, guest, tmp, args.mem_mib, False, "ro", read_only=True)
+                for backend in ("File", "Uffd"):
+                    vms = []
+                    for i in range(args.pss_vms):
+                        vm, _ = restore_once(binary, tmp, snapr, memr, lastr, backend, name=f"pss{i}", settle_s=0.05)
+                        http(vm.sock, "PATCH", "/vm", {"state": "Paused"})
+                        vms.append(vm)
+                    rss = pss_sum = 0
+                    for vm in vms:
+                        with open(f"/proc/{vm.proc.pid}/smaps_rollup") as f:
+                            t = f.read()
+                        rss += int(re.search(r"\nRss:\s+(\d+)", t).group(1))
+                        pss_sum += int(re.search(r"\nPss:\s+(\d+)", t).group(1))
+                    for vm in vms:
+                        vm.close()
+                    pss[backend] = (rss, pss_sum)
         finally:
             hp.release()
     print(f"# snapshot restore, counter guest, {args.mem_mib} MiB (working set: every page above 4 MiB), "
@@ -217,6 +244,13 @@ def main():
               f"{statistics.median(col('faults')):.0f} | {statistics.median(col('prefetched')):.0f} |")
     if not hp.ok:
         print("\n2 MiB rows skipped: no huge pages could be reserved.")
+    if pss:
+        print(f"\n{args.pss_vms} restored VMs, paused after one full read-only pass over their memory "
+              f"(snapshot taken after the guest stopped writing):\n")
+        print("| backend | RSS, all VMs | PSS, all VMs | PSS per VM |")
+        print("|---|---|---|---|")
+        for backend, (rss, p) in pss.items():
+            print(f"| {backend} | {rss / 1024:.1f} MiB | {p / 1024:.1f} MiB | {p / 1024 / args.pss_vms:.1f} MiB |")
 
 
 if __name__ == "__main__":
