@@ -117,6 +117,9 @@ class MicroVm {
   bool paused_ = false;
   uint32_t vcpu_count_ = 0;
   bool huge_pages_ = false;
+  // The restored-from memory file (device, inode): a snapshot must not be
+  // written over it while this VM's memory is mapped from or served out of it.
+  std::optional<std::pair<uint64_t, uint64_t>> backing_file_;
   // Serves faults until every vCPU has stopped (stop() joins them first).
   std::unique_ptr<UffdHandler> uffd_;
 };

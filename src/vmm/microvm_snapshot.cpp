@@ -64,6 +64,13 @@ Result<SnapshotState> MicroVm::capture_state() const {
 }
 
 Status MicroVm::write_memory_file(const std::string& path) const {
+  struct stat st {};
+  if (backing_file_ && ::stat(path.c_str(), &st) == 0 &&
+      std::pair<uint64_t, uint64_t>(st.st_dev, st.st_ino) == *backing_file_) {
+    // Truncating it would pull the pages out from under this very VM (SIGBUS
+    // in a File mapping, a dead userfaultfd handler).
+    return make_error(fmt::format("The memory file {} is the one this microVM was restored from; write the snapshot to a new file.", path));
+  }
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd.valid()) return make_error(fmt::format("Cannot create the memory file: {} ({})", std::strerror(errno), path));
   // The whole size first: the pages never written stay holes that read as zeros.
@@ -114,6 +121,8 @@ Result<std::unique_ptr<MicroVm>> MicroVm::restore(const SnapshotState& state, Re
   vm->kvm_ = std::move(prepared->kvm);
   vm->vm_ = std::move(prepared->vm);
 
+  struct stat file_stat {};
+  if (::fstat(memory.file.get(), &file_stat) == 0) vm->backing_file_.emplace(file_stat.st_dev, file_stat.st_ino);
   MemoryBacking backing;
   if (memory.kind == RestoreMemory::Kind::kFilePrivate) {
     // A file on an ordinary filesystem cannot back hugetlb pages; the guest

@@ -155,6 +155,18 @@ TEST_F(SnapshotTest, LoadWithoutResumeStaysPausedUntilResumed) {
   // Loading twice, or configuring after a load, is refused.
   EXPECT_EQ(vm.load(snap_, mem_, "File", true).status, 400);
   EXPECT_EQ(vm.put("/actions", {{"action_type", "InstanceStart"}}).status, 400);
+  // A restored VM can be snapshotted again, but not over the memory file its
+  // memory is mapped from; a new file gets a snapshot that restores.
+  ASSERT_EQ(vm.patch("/vm", {{"state", "Paused"}}).status, 204);
+  const uint64_t last2 = vm.counts().back().round;
+  HttpReply r = vm.put("/snapshot/create", {{"snapshot_path", dir_.file("second.snap")}, {"mem_file_path", mem_}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault_of(r).find("restored from"), std::string::npos) << fault_of(r);
+  r = vm.put("/snapshot/create", {{"snapshot_path", dir_.file("second.snap")}, {"mem_file_path", dir_.file("second.mem")}});
+  ASSERT_EQ(r.status, 204) << r.body;
+  Vm again(dir_, "again");
+  ASSERT_EQ(again.load(dir_.file("second.snap"), dir_.file("second.mem"), "Uffd", true).status, 204);
+  expect_continues(again, last2);
 }
 
 TEST_F(SnapshotTest, TwoConcurrentRestoresOfOneSnapshotDivergeIndependently) {
