@@ -223,10 +223,19 @@ def main():
                         vms.append(vm)
                     rss = pss_sum = 0
                     for vm in vms:
-                        with open(f"/proc/{vm.proc.pid}/smaps_rollup") as f:
+                        with open(f"/proc/{vm.proc.pid}/smaps") as f:
                             t = f.read()
-                        rss += int(re.search(r"\nRss:\s+(\d+)", t).group(1))
-                        pss_sum += int(re.search(r"\nPss:\s+(\d+)", t).group(1))
+                        # The guest RAM mapping: exactly the guest's size, most pages resident.
+                        best = (0, 0)
+                        for block in t.split("\nSize:")[1:]:
+                            size = int(block.split()[0])
+                            if size != args.mem_mib * 1024:
+                                continue
+                            r = int(re.search(r"\nRss:\s+(\d+)", block).group(1))
+                            p = int(re.search(r"\nPss:\s+(\d+)", block).group(1))
+                            best = max(best, (r, p))
+                        rss += best[0]
+                        pss_sum += best[1]
                     for vm in vms:
                         vm.close()
                     pss[backend] = (rss, pss_sum)
@@ -247,7 +256,7 @@ def main():
     if pss:
         print(f"\n{args.pss_vms} restored VMs, paused after one full read-only pass over their memory "
               f"(snapshot taken after the guest stopped writing):\n")
-        print("| backend | RSS, all VMs | PSS, all VMs | PSS per VM |")
+        print("| backend | guest RAM RSS, all VMs | guest RAM PSS, all VMs | PSS per VM |")
         print("|---|---|---|---|")
         for backend, (rss, p) in pss.items():
             print(f"| {backend} | {rss / 1024:.1f} MiB | {p / 1024:.1f} MiB | {p / 1024 / args.pss_vms:.1f} MiB |")

@@ -193,13 +193,22 @@ TEST_F(SnapshotTest, TwoConcurrentRestoresOfOneSnapshotDivergeIndependently) {
 struct Memory {
   uint64_t rss_kib = 0, pss_kib = 0;
 };
-Memory memory_of(pid_t pid) {
-  std::string text = read_file("/proc/" + std::to_string(pid) + "/smaps_rollup");
-  auto field = [&](const std::string& key) {
-    auto at = text.find("\n" + key);
+// Guest RAM only (the mapping of exactly the guest's size that holds most of
+// its pages), so the VMM's own and, in sanitizer builds, ASan's mappings do
+// not blur the comparison.
+Memory guest_memory_of(pid_t pid, uint64_t guest_kib) {
+  std::string text = read_file("/proc/" + std::to_string(pid) + "/smaps");
+  auto value = [&](size_t from, const std::string& key) {
+    auto at = text.find("\n" + key, from);
     return at == std::string::npos ? 0ull : std::stoull(text.substr(at + key.size() + 1));
   };
-  return {field("Rss:"), field("Pss:")};
+  Memory best;
+  for (size_t at = text.find("\nSize:"); at != std::string::npos; at = text.find("\nSize:", at + 1)) {
+    if (value(at, "Size:") != guest_kib) continue;
+    Memory m{value(at, "Rss:"), value(at, "Pss:")};
+    if (m.rss_kib > best.rss_kib) best = m;
+  }
+  return best;
 }
 
 // Ten (here four, for test time) VMs restored from one memory file: with the
@@ -223,17 +232,17 @@ TEST_F(SnapshotTest, RestoresFromOneFileShareCleanPagesButUffdCopiesDoNot) {
       ASSERT_EQ(vm->patch("/vm", {{"state", "Paused"}}).status, 204);
     }
     for (auto& vm : vms) {
-      Memory m = memory_of(vm->proc.pid());
+      Memory m = guest_memory_of(vm->proc.pid(), 32 * 1024);
       sum.rss_kib += m.rss_kib;
       sum.pss_kib += m.pss_kib;
     }
-    std::printf("%s: 4 restored VMs (32 MiB guests), RSS %llu KiB, PSS %llu KiB in all\n", backend,
+    std::printf("%s: 4 restored VMs, guest RAM (32 MiB each): RSS %llu KiB, PSS %llu KiB in all\n", backend,
                 static_cast<unsigned long long>(sum.rss_kib), static_cast<unsigned long long>(sum.pss_kib));
-    ASSERT_GT(sum.rss_kib, 4u * 28 * 1024) << "the guests did not touch their memory";
+    ASSERT_GT(sum.rss_kib, 4u * 27 * 1024) << "the guests did not touch their memory";
     if (std::string(backend) == "File") {
-      EXPECT_LT(sum.pss_kib, sum.rss_kib * 6 / 10);
+      EXPECT_LT(sum.pss_kib, sum.rss_kib * 4 / 10);  // ~1/4: four VMs share each page
     } else {
-      EXPECT_GT(sum.pss_kib, sum.rss_kib * 8 / 10);
+      EXPECT_GT(sum.pss_kib, sum.rss_kib * 95 / 100);
     }
   }
 }
