@@ -117,12 +117,14 @@ bool UffdHandler::serve_fault(uint64_t addr) {
     }
     got += static_cast<uint64_t>(n);
   }
-  copy_page(page, false);
+  // Counted and recorded before the copy wakes the faulting thread, so what
+  // it (or a metrics flush it triggers) sees already includes this page.
   metrics_.uffd_bytes_read.fetch_add(opts_.page_size, std::memory_order_relaxed);
   if (opts_.record) {
     std::lock_guard lock(record_mu_);
     recorded_.push_back(page);
   }
+  copy_page(page, false);
   return true;
 }
 
