@@ -44,6 +44,13 @@ std::string VmmMetrics::to_json() const {
       {"kindling_vmm_ctrl_alt_del_sent_total", ctrl_alt_del_sent.load()},
       {"kindling_vmm_api_requests_total", api_requests.load()},
       {"kindling_vmm_api_errors_total", api_errors.load()},
+      {"kindling_vmm_uffd_faults_total", uffd_faults.load()},
+      {"kindling_vmm_uffd_prefetched_pages_total", uffd_prefetched_pages.load()},
+      {"kindling_vmm_uffd_bytes_read_total", uffd_bytes_read.load()},
+      {"kindling_vmm_uffd_handler_us_total", uffd_handler_us.load()},
+      {"kindling_vmm_uffd_remove_events_total", uffd_removes.load()},
+      {"kindling_vmm_snapshot_load_to_running_us", snapshot_load_to_running_us.load() ? nlohmann::json(snapshot_load_to_running_us.load()) : nlohmann::json()},
+      {"kindling_vmm_snapshot_create_us", snapshot_create_us.load() ? nlohmann::json(snapshot_create_us.load()) : nlohmann::json()},
       {"kindling_vmm_process_start_unix_us", process_start_unix_us.load()},
       // Milestones as microseconds since the process started.
       {"kindling_vmm_api_ready_us", since_start(api_ready_us)},

@@ -23,6 +23,12 @@ struct VmmMetrics {
   std::atomic<uint64_t> serial_bytes_out{0}, serial_write_errors{0};
   std::atomic<uint64_t> i8042_reset_requests{0}, ctrl_alt_del_sent{0};
   std::atomic<uint64_t> api_requests{0}, api_errors{0};
+  // Snapshot restore through userfaultfd: faults served, pages copied in
+  // ahead from the hot list, bytes read from the memory file, time in the handler.
+  std::atomic<uint64_t> uffd_faults{0}, uffd_prefetched_pages{0}, uffd_bytes_read{0}, uffd_handler_us{0}, uffd_removes{0};
+  // PUT /snapshot/load: call received to vCPUs running (µs), 0 = no restore.
+  std::atomic<int64_t> snapshot_load_to_running_us{0};
+  std::atomic<int64_t> snapshot_create_us{0};
   // Wall-clock process start, to correlate with other logs; milestones below are relative to it.
   std::atomic<int64_t> process_start_unix_us{0};
   // Milestones (monotonic µs, 0 = not reached).

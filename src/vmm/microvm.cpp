@@ -80,6 +80,8 @@ Result<std::unique_ptr<MicroVm>> MicroVm::build(const VmResources& res, int seri
   vm->kvm_ = std::move(prepared->kvm);
   vm->vm_ = std::move(prepared->vm);
   vm->memory_ = std::move(prepared->memory);
+  vm->vcpu_count_ = mc.vcpu_count;
+  vm->huge_pages_ = huge_pages;
 
   // Kernel and initrd: bounded by guest memory, so a huge file cannot make us allocate without limit.
   KINDLING_TRY(kernel, read_file_bounded(res.boot_source->kernel_image_path, mem_bytes, "kernel"));
@@ -106,16 +108,7 @@ Result<std::unique_ptr<MicroVm>> MicroVm::build(const VmResources& res, int seri
   stage("kernel loaded");
 
   // Devices.
-  KINDLING_TRY(com1_irq, vm->vm_->register_irqfd(layout::kCom1Irq));
-  KINDLING_TRY(kbd_irq, vm->vm_->register_irqfd(layout::kI8042Irq));
-  vm->serial_ = std::make_shared<Uart8250>(serial_out_fd, irqfd_trigger(com1_irq.get()), metrics);
-  MicroVm* self = vm.get();
-  vm->i8042_ = std::make_shared<I8042>([self] { self->guest_stopped(GuestStop::kReset, "guest reset through the i8042"); },
-                                       irqfd_trigger(kbd_irq.get()), metrics);
-  vm->irqfds_.push_back(std::move(com1_irq));
-  vm->irqfds_.push_back(std::move(kbd_irq));
-  if (auto s = vm->pio_bus_.insert(vm->serial_, layout::kCom1Port, 8, "com1"); !s) return s.error();
-  if (auto s = vm->pio_bus_.insert(vm->i8042_, layout::kI8042DataPort, 5, "i8042"); !s) return s.error();
+  if (auto s = vm->attach_legacy_devices(serial_out_fd); !s) return s.error();
   if (auto s = vm->virtio_.attach(*vm->vm_, *vm->memory_, vm->mmio_bus_, vm->hooks_.use_ioeventfd); !s) return s.error();
 
   stage("devices created");
@@ -144,9 +137,21 @@ Result<std::unique_ptr<MicroVm>> MicroVm::build(const VmResources& res, int seri
   return vm;
 }
 
+Status MicroVm::attach_legacy_devices(int serial_out_fd) {
+  KINDLING_TRY(com1_irq, vm_->register_irqfd(layout::kCom1Irq));
+  KINDLING_TRY(kbd_irq, vm_->register_irqfd(layout::kI8042Irq));
+  serial_ = std::make_shared<Uart8250>(serial_out_fd, irqfd_trigger(com1_irq.get()), metrics_);
+  i8042_ = std::make_shared<I8042>([this] { guest_stopped(GuestStop::kReset, "guest reset through the i8042"); },
+                                   irqfd_trigger(kbd_irq.get()), metrics_);
+  irqfds_.push_back(std::move(com1_irq));
+  irqfds_.push_back(std::move(kbd_irq));
+  if (auto s = pio_bus_.insert(serial_, layout::kCom1Port, 8, "com1"); !s) return s;
+  return pio_bus_.insert(i8042_, layout::kI8042DataPort, 5, "i8042");
+}
+
 MicroVm::~MicroVm() { stop(); }
 
-void MicroVm::start() {
+void MicroVm::start(bool paused) {
   Vcpu::install_kick_signal();
   virtio_.start(hooks_.device_thread_setup);
   for (auto& v : vcpus_) {
@@ -156,9 +161,11 @@ void MicroVm::start() {
     ctx.metrics = &metrics_;
     ctx.on_guest_stop = [this](GuestStop why, std::string detail) { guest_stopped(why, detail); };
     ctx.before_run = hooks_.vcpu_thread_setup;
-    v->start(std::move(ctx));
+    v->start(std::move(ctx), paused);
   }
+  paused_ = paused;
   metrics_.mark(metrics_.vcpus_started_us);
+  if (uffd_) uffd_->start_prefetch();
 }
 
 Status MicroVm::pause() {
@@ -191,6 +198,7 @@ void MicroVm::guest_stopped(GuestStop why, const std::string& detail) {
   for (auto& v : vcpus_) v->request_stop();
   ExitCode code = why == GuestStop::kReset      ? ExitCode::kOk
                   : why == GuestStop::kShutdown ? ExitCode::kGuestShutdown
+                  : why == GuestStop::kVmmFault ? ExitCode::kGenericError
                                                 : ExitCode::kGuestInternalError;
   if (why == GuestStop::kReset) {
     log_info("{}", detail);

@@ -19,8 +19,10 @@
 #include "vmm/kvm/kvm.hpp"
 #include "vmm/kvm/vcpu.hpp"
 #include "vmm/memory/guest_memory.hpp"
+#include "vmm/memory/uffd_handler.hpp"
 #include "vmm/metrics.hpp"
 #include "vmm/microvm_devices.hpp"
+#include "vmm/snapshot/snapshot_format.hpp"
 #include "vmm/vmm_config.hpp"
 
 namespace kindling::vmm {
@@ -50,6 +52,17 @@ struct PreparedPlatform {
   bool has_memory(uint64_t bytes, bool huge) const { return memory && memory->size() == bytes && huge_pages == huge; }
 };
 
+// Where a restored VM's memory comes from. kFilePrivate: a MAP_PRIVATE
+// mapping of the memory file (the kernel loads pages on first touch, writes
+// stay private). kUffd: anonymous (or hugetlbfs, if the snapshot's VM had 2M
+// pages) memory filled on first touch by a UffdHandler from the file.
+struct RestoreMemory {
+  enum class Kind { kFilePrivate, kUffd };
+  Kind kind = Kind::kFilePrivate;
+  UniqueFd file;     // the memory file, already checked to be exactly guest-memory sized
+  UffdOptions uffd;  // page_size is set from the snapshot
+};
+
 class MicroVm {
  public:
   // VM, irqchip and PIT: needs no configuration.
@@ -63,9 +76,20 @@ class MicroVm {
   // the machine config (Vmm checks); without one the platform is made here.
   static Result<std::unique_ptr<MicroVm>> build(const VmResources& resources, int serial_out_fd, VmmMetrics& metrics,
                                                 MicroVmHooks hooks, std::optional<PreparedPlatform> prepared = {});
+  // A VM from saved state: same devices as build(), vCPU and VM state from
+  // the snapshot instead of a kernel. start() it (paused or not) afterwards.
+  static Result<std::unique_ptr<MicroVm>> restore(const SnapshotState& state, RestoreMemory memory, int serial_out_fd,
+                                                  VmmMetrics& metrics, MicroVmHooks hooks,
+                                                  std::optional<PreparedPlatform> prepared = {});
   ~MicroVm();
 
-  void start();
+  void start(bool paused = false);
+  // Snapshot of a paused VM (vCPUs parked, so their state holds still).
+  Result<SnapshotState> capture_state() const;
+  // Guest RAM to `path`, all-zero pages left as holes (a sparse file).
+  Status write_memory_file(const std::string& path) const;
+  // Record mode: the pages faulted in so far (empty without a Uffd backend).
+  std::vector<uint64_t> recorded_hot_pages() const { return uffd_ ? uffd_->recorded_pages() : std::vector<uint64_t>{}; }
   Status pause();
   Status resume();
   void send_ctrl_alt_del();
@@ -75,6 +99,7 @@ class MicroVm {
  private:
   MicroVm(VmmMetrics& metrics) : metrics_(metrics) {}
   void guest_stopped(GuestStop why, const std::string& detail);
+  Status attach_legacy_devices(int serial_out_fd);
 
   VmmMetrics& metrics_;
   MicroVmHooks hooks_;
@@ -90,6 +115,13 @@ class MicroVm {
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::atomic<bool> exit_reported_{false};
   bool paused_ = false;
+  uint32_t vcpu_count_ = 0;
+  bool huge_pages_ = false;
+  // The restored-from memory file (device, inode): a snapshot must not be
+  // written over it while this VM's memory is mapped from or served out of it.
+  std::optional<std::pair<uint64_t, uint64_t>> backing_file_;
+  // Serves faults until every vCPU has stopped (stop() joins them first).
+  std::unique_ptr<UffdHandler> uffd_;
 };
 
 }  // namespace kindling::vmm

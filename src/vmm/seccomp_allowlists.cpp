@@ -50,6 +50,9 @@ constexpr std::initializer_list<int> kApiOnly = {
     SCMP_SYS(statx), SCMP_SYS(fcntl), SCMP_SYS(shutdown), SCMP_SYS(dup), SCMP_SYS(pread64),
     // vCPU threads start under this filter and then narrow it with their own.
     SCMP_SYS(seccomp), SCMP_SYS(epoll_create1), SCMP_SYS(bind), SCMP_SYS(listen),
+    // Snapshots: sizing the memory file; the userfaultfd restore backend
+    // (its handler thread starts under this filter, see below).
+    SCMP_SYS(ftruncate), SCMP_SYS(userfaultfd),
 };
 
 // The device thread: queue work and backend I/O (block files, vsock and tap
@@ -93,10 +96,13 @@ bool add_rules(scmp_filter_ctx ctx, Thread which, bool sanitizer_runtime) {
   if (which == Thread::kDevice) return true;
   if (which == Thread::kApi) {
     if (!add_all(ctx, kApiOnly)) return false;
-    // ioctl: KVM's own (type 0xAE), and TUNSETIFF to attach a virtio-net
-    // device to its tap at InstanceStart. The logger writes plain lines and
-    // never probes for a terminal (TCGETS).
+    // ioctl: KVM's own (type 0xAE), userfaultfd's (type 0xAA: UFFDIO_API,
+    // REGISTER, COPY, ZEROPAGE for the snapshot restore thread, which
+    // inherits this filter), and TUNSETIFF to attach a virtio-net device to
+    // its tap at InstanceStart. The logger writes plain lines and never
+    // probes for a terminal (TCGETS).
     return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, KVMIO << 8)) == 0 &&
+           seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, 0xAA << 8)) == 0 &&
            seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, TUNSETIFF)) == 0;
   }
   // vCPU threads: guest-driven exit handling may only re-enter the guest.

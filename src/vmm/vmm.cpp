@@ -210,24 +210,30 @@ Status Vmm::instance_start() {
   KINDLING_TRY(not_started, refuse_after_start());
   (void)not_started;
   opts_.metrics->mark(opts_.metrics->instance_start_us);
-  int serial_fd = opts_.default_serial_fd;
-  if (resources_.serial.serial_out_path) {
-    serial_fd_.reset(::open(resources_.serial.serial_out_path->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!serial_fd_.valid()) {
-      return make_error(fmt::format("Cannot open the serial output file: {} ({})", std::strerror(errno), *resources_.serial.serial_out_path));
-    }
-    serial_fd = serial_fd_.get();
+  KINDLING_TRY(serial_fd, open_serial_out());
+  KINDLING_TRY(vm, MicroVm::build(resources_, serial_fd, *opts_.metrics, make_hooks(), take_prepared_platform()));
+  vm_ = std::move(vm);
+  vm_->start();
+  log_info("instance started");
+  return ok_status();
+}
+
+Result<int> Vmm::open_serial_out() {
+  if (!resources_.serial.serial_out_path) return opts_.default_serial_fd;
+  serial_fd_.reset(::open(resources_.serial.serial_out_path->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!serial_fd_.valid()) {
+    return make_error(fmt::format("Cannot open the serial output file: {} ({})", std::strerror(errno), *resources_.serial.serial_out_path));
   }
+  return serial_fd_.get();
+}
+
+MicroVmHooks Vmm::make_hooks() {
   MicroVmHooks hooks;
   hooks.on_guest_exit = [this](ExitCode code, const std::string&) { on_guest_exit(code); };
   hooks.vcpu_thread_setup = opts_.vcpu_thread_setup;
   hooks.device_thread_setup = opts_.device_thread_setup;
   hooks.use_ioeventfd = opts_.use_ioeventfd;
-  KINDLING_TRY(vm, MicroVm::build(resources_, serial_fd, *opts_.metrics, std::move(hooks), take_prepared_platform()));
-  vm_ = std::move(vm);
-  vm_->start();
-  log_info("instance started");
-  return ok_status();
+  return hooks;
 }
 
 Status Vmm::send_ctrl_alt_del() {

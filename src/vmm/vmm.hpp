@@ -56,6 +56,12 @@ class Vmm {
   Status flush_metrics();
   Status pause();
   Status resume();
+  // Snapshots (docs/vmm-snapshot.md): create on a paused VM; load on a fresh
+  // VMM, before any configuration, instead of InstanceStart.
+  Status snapshot_create(const SnapshotCreateConfig& c);
+  Status snapshot_load(const SnapshotLoadConfig& c);
+  // Record mode: saves the pages the restored guest has touched so far.
+  Status save_hot_pages(const std::string& path);
 
   nlohmann::json instance_info() const;
   nlohmann::json vm_config() const { return to_json(resources_); }
@@ -72,6 +78,8 @@ class Vmm {
 
  private:
   Status refuse_after_start() const;
+  Result<int> open_serial_out();
+  MicroVmHooks make_hooks();
   void on_guest_exit(ExitCode code);
 
   std::optional<PreparedPlatform> take_prepared_platform();
@@ -88,6 +96,7 @@ class Vmm {
   UniqueFd exit_event_;
   std::atomic<int> guest_exit_{-1};
   bool logger_set_ = false;
+  bool recording_hot_pages_ = false;
 };
 
 }  // namespace kindling::vmm

@@ -317,6 +317,100 @@ Status upsert_drive(std::vector<DriveConfig>& drives, DriveConfig d) {
   return ok_status();
 }
 
+Result<SnapshotCreateConfig> parse_snapshot_create(const json& j) {
+  if (auto s = only_fields(j, {"snapshot_type", "snapshot_path", "mem_file_path"}); !s) return s.error();
+  if (!j.contains("snapshot_path")) return deserialize_error("missing field `snapshot_path`");
+  if (!j.contains("mem_file_path")) return deserialize_error("missing field `mem_file_path`");
+  if (j.contains("snapshot_type")) {
+    KINDLING_TRY(t, field<std::string>(j, "snapshot_type"));
+    if (t == "Diff") return make_error("Diff snapshots are not supported; use snapshot_type `Full`.");
+    if (t != "Full") return deserialize_error(fmt::format("unknown variant `{}`, expected `Full` or `Diff`", t));
+  }
+  SnapshotCreateConfig c;
+  KINDLING_TRY(sp, field<std::string>(j, "snapshot_path"));
+  KINDLING_TRY(mp, field<std::string>(j, "mem_file_path"));
+  if (sp.empty() || mp.empty()) return make_error("The snapshot and memory file paths must not be empty.");
+  if (sp == mp) return make_error("The snapshot and memory file paths must differ.");
+  c.snapshot_path = std::move(sp);
+  c.mem_file_path = std::move(mp);
+  return c;
+}
+
+Result<SnapshotLoadConfig> parse_snapshot_load(const json& j) {
+  if (auto s = only_fields(j, {"snapshot_path", "mem_backend", "resume_vm", "network_overrides", "vsock_override", "enable_diff_snapshots", "track_dirty_pages"}); !s) {
+    return s.error();
+  }
+  if (!j.contains("snapshot_path")) return deserialize_error("missing field `snapshot_path`");
+  if (!j.contains("mem_backend")) return deserialize_error("missing field `mem_backend` (the deprecated `mem_file_path` is not supported)");
+  SnapshotLoadConfig c;
+  KINDLING_TRY(sp, field<std::string>(j, "snapshot_path"));
+  if (sp.empty()) return make_error("The snapshot path must not be empty.");
+  c.snapshot_path = std::move(sp);
+  for (const char* flag : {"enable_diff_snapshots", "track_dirty_pages"}) {
+    if (!j.contains(flag)) continue;
+    KINDLING_TRY(on, field<bool>(j, flag));
+    if (on) return make_error(fmt::format("`{}` is not supported: only Full snapshots are.", flag));
+  }
+  if (j.contains("resume_vm")) {
+    KINDLING_TRY(r, field<bool>(j, "resume_vm"));
+    c.resume_vm = r;
+  }
+  const json& mb = j.at("mem_backend");
+  if (auto s = only_fields(mb, {"backend_type", "backend_path", "hot_pages_path", "record_hot_pages"}); !s) return s.error();
+  if (!mb.contains("backend_type")) return deserialize_error("missing field `backend_type`");
+  if (!mb.contains("backend_path")) return deserialize_error("missing field `backend_path`");
+  KINDLING_TRY(type, field<std::string>(mb, "backend_type"));
+  if (type == "File") {
+    c.backend = SnapshotLoadConfig::Backend::kFile;
+  } else if (type == "Uffd") {
+    c.backend = SnapshotLoadConfig::Backend::kUffd;
+  } else {
+    return deserialize_error(fmt::format("unknown variant `{}`, expected `File` or `Uffd`", type));
+  }
+  KINDLING_TRY(bp, field<std::string>(mb, "backend_path"));
+  if (bp.empty()) return make_error("The memory backend path must not be empty.");
+  c.backend_path = std::move(bp);
+  KINDLING_TRY(hot, optional_string(mb, "hot_pages_path"));
+  c.hot_pages_path = std::move(hot);
+  if (mb.contains("record_hot_pages")) {
+    KINDLING_TRY(rec, field<bool>(mb, "record_hot_pages"));
+    c.record_hot_pages = rec;
+  }
+  if ((c.hot_pages_path || c.record_hot_pages) && c.backend != SnapshotLoadConfig::Backend::kUffd) {
+    return make_error("Hot-page prefetch and recording need the `Uffd` memory backend.");
+  }
+  if (j.contains("network_overrides")) {
+    const json& list = j.at("network_overrides");
+    if (!list.is_array()) return deserialize_error("invalid type for `network_overrides`: expected a list");
+    if (list.size() > 8) return make_error("At most 8 network overrides are allowed.");
+    for (const json& o : list) {
+      if (auto s = only_fields(o, {"iface_id", "host_dev_name"}); !s) return s.error();
+      if (!o.contains("iface_id") || !o.contains("host_dev_name")) return deserialize_error("a network override needs `iface_id` and `host_dev_name`");
+      KINDLING_TRY(id, field<std::string>(o, "iface_id"));
+      KINDLING_TRY(dev, field<std::string>(o, "host_dev_name"));
+      if (dev.empty() || dev.size() > 15) return make_error(fmt::format("Invalid host_dev_name `{}`: a tap name has 1 to 15 characters.", dev));
+      c.network_overrides.emplace_back(std::move(id), std::move(dev));
+    }
+  }
+  if (j.contains("vsock_override")) {
+    const json& v = j.at("vsock_override");
+    if (auto s = only_fields(v, {"uds_path"}); !s) return s.error();
+    if (!v.contains("uds_path")) return deserialize_error("missing field `uds_path`");
+    KINDLING_TRY(path, field<std::string>(v, "uds_path"));
+    if (path.empty() || path.size() > 100) return make_error("Invalid vsock uds_path: it must be 1 to 100 bytes long.");
+    c.vsock_uds_path = std::move(path);
+  }
+  return c;
+}
+
+Result<std::string> parse_hot_pages_save(const json& j) {
+  if (auto s = only_fields(j, {"hot_pages_path"}); !s) return s.error();
+  if (!j.contains("hot_pages_path")) return deserialize_error("missing field `hot_pages_path`");
+  KINDLING_TRY(p, field<std::string>(j, "hot_pages_path"));
+  if (p.empty()) return make_error("The hot-page list path must not be empty.");
+  return p;
+}
+
 Result<VsockConfig> parse_vsock(const json& j) {
   if (auto s = only_fields(j, {"guest_cid", "uds_path", "vsock_id"}); !s) return s.error();
   if (!j.contains("guest_cid")) return deserialize_error("missing field `guest_cid`");

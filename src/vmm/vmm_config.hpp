@@ -110,6 +110,27 @@ struct VmResources {
   std::optional<VsockConfig> vsock;
 };
 
+// PUT /snapshot/create (Full only).
+struct SnapshotCreateConfig {
+  std::string snapshot_path;
+  std::string mem_file_path;
+};
+// PUT /snapshot/load, as Firecracker; `hot_pages_path` and
+// `record_hot_pages_path` (Uffd only) are ours: prefetch a recorded list of
+// pages first, or record the pages this restore touches until
+// PUT /snapshot/hot-pages saves them.
+struct SnapshotLoadConfig {
+  enum class Backend { kFile, kUffd };
+  std::string snapshot_path;
+  Backend backend = Backend::kFile;
+  std::string backend_path;
+  std::optional<std::string> hot_pages_path;
+  bool record_hot_pages = false;
+  bool resume_vm = false;
+  std::vector<std::pair<std::string, std::string>> network_overrides;  // iface_id -> host_dev_name
+  std::optional<std::string> vsock_uds_path;
+};
+
 enum class ActionType { kInstanceStart, kSendCtrlAltDel, kFlushMetrics };
 enum class VmStateRequest { kPaused, kResumed };
 
@@ -123,6 +144,10 @@ Result<MetricsConfig> parse_metrics(const nlohmann::json& j);
 Result<SerialConfig> parse_serial(const nlohmann::json& j);
 Result<ActionType> parse_action(const nlohmann::json& j);
 Result<VmStateRequest> parse_vm_state(const nlohmann::json& j);
+Result<SnapshotCreateConfig> parse_snapshot_create(const nlohmann::json& j);
+Result<SnapshotLoadConfig> parse_snapshot_load(const nlohmann::json& j);
+// PUT /snapshot/hot-pages {"hot_pages_path"}: where record mode saves its list.
+Result<std::string> parse_hot_pages_save(const nlohmann::json& j);
 Result<EntropyConfig> parse_entropy(const nlohmann::json& j);
 // `path_id` is the {drive_id} of the URL (empty for --config-file entries).
 Result<DriveConfig> parse_drive(const nlohmann::json& j, std::string_view path_id);

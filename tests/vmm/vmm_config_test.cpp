@@ -20,6 +20,50 @@ TEST(VmmConfig, MachineConfigPutNeedsBothFieldsAndValidatesRanges) {
   EXPECT_FALSE(parse_machine_config(json::array(), nullptr));
 }
 
+TEST(VmmConfig, SnapshotCreateIsFullOnlyWithTwoDistinctPaths) {
+  auto ok = parse_snapshot_create(json{{"snapshot_type", "Full"}, {"snapshot_path", "a"}, {"mem_file_path", "b"}});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->snapshot_path, "a");
+  EXPECT_EQ(ok->mem_file_path, "b");
+  EXPECT_TRUE(parse_snapshot_create(json{{"snapshot_path", "a"}, {"mem_file_path", "b"}}));  // Full by default
+  EXPECT_FALSE(parse_snapshot_create(json{{"snapshot_type", "Diff"}, {"snapshot_path", "a"}, {"mem_file_path", "b"}}));
+  EXPECT_FALSE(parse_snapshot_create(json{{"snapshot_path", "a"}, {"mem_file_path", "a"}}));
+  EXPECT_FALSE(parse_snapshot_create(json{{"snapshot_path", "a"}}));
+  EXPECT_FALSE(parse_snapshot_create(json{{"snapshot_path", "a"}, {"mem_file_path", "b"}, {"version", "1.0"}}));
+}
+
+TEST(VmmConfig, SnapshotLoadParsesBackendsAndValidatesOverrides) {
+  auto ok = parse_snapshot_load(json::parse(R"({"snapshot_path": "s", "resume_vm": true,
+      "mem_backend": {"backend_type": "Uffd", "backend_path": "m", "hot_pages_path": "h", "record_hot_pages": true},
+      "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap1"}], "vsock_override": {"uds_path": "/v.sock"}})"));
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->backend, SnapshotLoadConfig::Backend::kUffd);
+  EXPECT_EQ(ok->backend_path, "m");
+  EXPECT_EQ(ok->hot_pages_path, "h");
+  EXPECT_TRUE(ok->record_hot_pages);
+  EXPECT_TRUE(ok->resume_vm);
+  ASSERT_EQ(ok->network_overrides.size(), 1u);
+  EXPECT_EQ(ok->network_overrides[0].second, "tap1");
+  EXPECT_EQ(ok->vsock_uds_path, "/v.sock");
+  auto file = parse_snapshot_load(json::parse(R"({"snapshot_path": "s", "mem_backend": {"backend_type": "File", "backend_path": "m"}})"));
+  ASSERT_TRUE(file);
+  EXPECT_EQ(file->backend, SnapshotLoadConfig::Backend::kFile);
+  EXPECT_FALSE(file->resume_vm);
+  for (const char* bad : {
+           R"({"snapshot_path": "s", "mem_file_path": "m"})",
+           R"({"snapshot_path": "s", "mem_backend": {"backend_type": "Disk", "backend_path": "m"}})",
+           R"({"snapshot_path": "s", "mem_backend": {"backend_type": "File"}})",
+           R"({"snapshot_path": "s", "mem_backend": {"backend_type": "File", "backend_path": "m", "hot_pages_path": "h"}})",
+           R"({"snapshot_path": "s", "mem_backend": {"backend_type": "File", "backend_path": "m"}, "enable_diff_snapshots": true})",
+           R"({"snapshot_path": "s", "mem_backend": {"backend_type": "File", "backend_path": "m"}, "network_overrides": {}})",
+           R"({"snapshot_path": "s", "mem_backend": {"backend_type": "File", "backend_path": "m"}, "network_overrides": [{"iface_id": "e"}]})",
+           R"({"snapshot_path": "s", "mem_backend": {"backend_type": "File", "backend_path": "m"}, "vsock_override": {"uds_path": ""}})",
+           R"({"snapshot_path": "", "mem_backend": {"backend_type": "File", "backend_path": "m"}})",
+       }) {
+    EXPECT_FALSE(parse_snapshot_load(json::parse(bad))) << bad;
+  }
+}
+
 TEST(VmmConfig, MachineConfigPatchKeepsOtherFields) {
   MachineConfig base;
   base.vcpu_count = 4;

@@ -104,6 +104,18 @@ ApiResponse route(Vmm& vmm, const HttpRequest& req) {
         auto c = parse_drive(*j, id);
         return c ? from_status(vmm.set_drive(std::move(*c))) : fault(c.error().message);
       }
+      if (p == "/snapshot/create") {
+        auto c = parse_snapshot_create(*j);
+        return c ? from_status(vmm.snapshot_create(*c)) : fault(c.error().message);
+      }
+      if (p == "/snapshot/load") {
+        auto c = parse_snapshot_load(*j);
+        return c ? from_status(vmm.snapshot_load(*c)) : fault(c.error().message);
+      }
+      if (p == "/snapshot/hot-pages") {
+        auto c = parse_hot_pages_save(*j);
+        return c ? from_status(vmm.save_hot_pages(*c)) : fault(c.error().message);
+      }
       if (p == "/serial") {
         auto c = parse_serial(*j);
         return c ? from_status(vmm.set_serial(std::move(*c))) : fault(c.error().message);

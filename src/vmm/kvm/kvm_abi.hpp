@@ -29,6 +29,13 @@ inline constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeader);
 inline constexpr unsigned long kGetMsrs = _IOWR(KVMIO, 0x88, MsrsHeader);
 inline constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, MsrsHeader);
 inline constexpr unsigned long kGetMsrIndexList = _IOWR(KVMIO, 0x02, MsrListHeader);
+inline constexpr unsigned long kGetCpuid2 = _IOWR(KVMIO, 0x91, CpuidHeader);
+// kvm_xsave ends in a flexible array too: the legacy 4 KiB area only.
+struct Xsave4k {
+  uint32_t region[1024];
+};
+inline constexpr unsigned long kGetXsave = _IOR(KVMIO, 0xa4, Xsave4k);
+inline constexpr unsigned long kSetXsave = _IOW(KVMIO, 0xa5, Xsave4k);
 
 static_assert(sizeof(CpuidHeader) == 8 && sizeof(MsrsHeader) == 8 && sizeof(MsrListHeader) == 4);
 static_assert(sizeof(kvm_cpuid_entry2) == 40 && sizeof(kvm_msr_entry) == 16);

@@ -42,8 +42,9 @@ Vcpu::~Vcpu() {
   if (run_) ::munmap(run_, run_size_);
 }
 
-void Vcpu::start(VcpuContext ctx) {
+void Vcpu::start(VcpuContext ctx, bool paused) {
   ctx_ = std::move(ctx);
+  if (paused) want_ = Want::kPause;
   thread_ = std::thread([this] { thread_main(); });
   native_ = thread_.native_handle();
 }
@@ -98,6 +99,11 @@ void Vcpu::thread_main() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
+      if (want_ == Want::kPause) {
+        lock.unlock();
+        complete_pending_exit();
+        lock.lock();
+      }
       while (want_ == Want::kPause) {
         parked_ = true;
         cv_.notify_all();
@@ -121,6 +127,15 @@ void Vcpu::thread_main() {
   std::lock_guard lock(mu_);
   ended_ = true;
   cv_.notify_all();
+}
+
+// KVM finishes an I/O or MMIO read (writes the value into the guest's
+// register) only on the next KVM_RUN. A parked vCPU must not leave one half
+// done, or a snapshot taken now would lose it: KVM's documented way is one
+// KVM_RUN with immediate_exit set, which completes it and returns EINTR.
+void Vcpu::complete_pending_exit() {
+  run_->immediate_exit = 1;
+  [[maybe_unused]] int r = ::ioctl(fd_.get(), KVM_RUN, 0);
 }
 
 bool Vcpu::handle_exit() {

@@ -23,7 +23,7 @@
 namespace kindling::vmm {
 
 // Why a vCPU asked the VM to end.
-enum class GuestStop { kReset, kShutdown, kInternalError };
+enum class GuestStop { kReset, kShutdown, kInternalError, kVmmFault };
 
 struct VcpuContext {
   const DeviceBus* pio = nullptr;
@@ -41,7 +41,8 @@ class Vcpu {
   uint32_t index() const { return index_; }
   int fd() const { return fd_.get(); }
 
-  void start(VcpuContext ctx);
+  // `paused`: the thread parks before its first KVM_RUN (a restored VM loaded without resume_vm).
+  void start(VcpuContext ctx, bool paused = false);
   // Returns once the thread is parked (or has ended), or false on timeout.
   bool pause(std::chrono::milliseconds timeout);
   void resume();
@@ -58,6 +59,7 @@ class Vcpu {
   void thread_main();
   void kick();
   bool handle_exit();  // false: this vCPU is done
+  void complete_pending_exit();
 
   uint32_t index_ = 0;
   UniqueFd fd_;

@@ -42,6 +42,22 @@ void Uart8250::enqueue_input(std::span<const uint8_t> bytes) {
   update_interrupt();
 }
 
+SerialState Uart8250::save_state() {
+  std::lock_guard lock(mu_);
+  return SerialState{ier_, lcr_, mcr_, scr_, dll_, dlh_, static_cast<uint8_t>(thr_interrupt_pending_ ? 1 : 0)};
+}
+
+void Uart8250::restore_state(const SerialState& s) {
+  std::lock_guard lock(mu_);
+  ier_ = s.ier;
+  lcr_ = s.lcr;
+  mcr_ = s.mcr;
+  scr_ = s.scr;
+  dll_ = s.dll;
+  dlh_ = s.dlh;
+  thr_interrupt_pending_ = s.thr_interrupt_pending != 0;
+}
+
 uint8_t Uart8250::read_register(uint8_t reg) {
   switch (reg) {
     case kRegData: {

@@ -11,6 +11,7 @@
 
 #include "vmm/devices/bus.hpp"
 #include "vmm/metrics.hpp"
+#include "vmm/snapshot/snapshot_format.hpp"
 
 namespace kindling::vmm {
 
@@ -24,6 +25,10 @@ class Uart8250 : public BusDevice {
 
   // Bytes for the guest to read (host-side console input).
   void enqueue_input(std::span<const uint8_t> bytes);
+
+  // Register state for snapshots; queued host input is not guest state and is dropped.
+  SerialState save_state();
+  void restore_state(const SerialState& s);
 
  private:
   uint8_t read_register(uint8_t reg);

@@ -1,0 +1,92 @@
+// The saved state of a microVM (everything but guest RAM, which goes to its
+// own memory file) and its on-disk encoding. Pure data and bytes: no KVM
+// calls here, so the decoder can be fuzzed and unit-tested without a VM.
+// Layout: docs/vmm-snapshot.md. The decoder treats the file as hostile:
+// every length is bounded before it is used, every record must be exactly
+// the size its type has, and the checksums are checked before any field is.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace kindling::vmm {
+
+inline constexpr uint32_t kSnapshotFormatVersion = 1;
+inline constexpr uint32_t kSnapshotMaxVcpus = 32;
+inline constexpr uint32_t kSnapshotMaxMsrs = 1024;
+inline constexpr uint32_t kSnapshotMaxCpuidEntries = 512;
+// A 32-vCPU state is ~200 KiB; anything much larger is not ours.
+inline constexpr uint64_t kSnapshotMaxBodyBytes = 16ull << 20;
+
+// The legacy 4 KiB XSAVE area of KVM_GET_XSAVE (kvm_xsave's fixed part; see
+// kvm_abi.hpp for why we do not use the uapi struct itself from C++).
+struct XsaveArea {
+  uint32_t region[1024];
+};
+
+// Where the snapshot was taken: restoring on a CPU of another vendor or
+// family/model/stepping is refused (CPU templates cannot hide features on
+// nested hosts, docs/vmm-nested-kvm.md, so the signature is the check).
+struct CpuIdentity {
+  std::array<char, 12> vendor{};
+  uint32_t signature = 0;  // CPUID.1:EAX
+  bool operator==(const CpuIdentity&) const = default;
+};
+CpuIdentity host_cpu_identity();
+std::string describe(const CpuIdentity& c);
+
+struct VcpuState {
+  std::vector<kvm_cpuid_entry2> cpuid;
+  kvm_mp_state mp_state{};
+  kvm_regs regs{};
+  kvm_sregs sregs{};
+  bool has_xsave = false;
+  XsaveArea xsave{};  // when has_xsave
+  kvm_fpu fpu{};      // otherwise
+  bool has_xcrs = false;
+  kvm_xcrs xcrs{};
+  kvm_debugregs debugregs{};
+  kvm_lapic_state lapic{};
+  std::vector<kvm_msr_entry> msrs;
+  kvm_vcpu_events events{};
+};
+
+struct VmState {
+  kvm_irqchip pic_master{};
+  kvm_irqchip pic_slave{};
+  kvm_irqchip ioapic{};
+  kvm_pit_state2 pit{};
+  kvm_clock_data clock{};
+};
+
+struct SerialState {
+  uint8_t ier = 0, lcr = 0x03, mcr = 0x08, scr = 0, dll = 0x0c, dlh = 0;
+  uint8_t thr_interrupt_pending = 0;
+};
+
+struct MachineState {
+  uint32_t vcpu_count = 0;
+  uint64_t mem_bytes = 0;
+  bool huge_pages = false;
+  CpuIdentity cpu;
+};
+
+struct SnapshotState {
+  MachineState machine;
+  VmState vm;
+  SerialState serial;
+  std::vector<VcpuState> vcpus;
+};
+
+std::vector<uint8_t> encode_snapshot(const SnapshotState& s);
+// Refuses anything that is not exactly a well-formed file of our version.
+Result<SnapshotState> decode_snapshot(std::span<const uint8_t> bytes);
+
+}  // namespace kindling::vmm

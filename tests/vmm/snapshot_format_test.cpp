@@ -1,0 +1,172 @@
+// The snapshot file decoder on its own: round trip, and refusal of every
+// truncation, every flipped byte, other versions, and bounds broken behind a
+// valid checksum. No KVM needed.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "vmm/memory/uffd_handler.hpp"
+#include "vmm/snapshot/crc32.hpp"
+#include "vmm/snapshot/snapshot_format.hpp"
+
+namespace kindling::vmm {
+namespace {
+
+SnapshotState sample(uint32_t vcpus = 2) {
+  SnapshotState s;
+  s.machine.vcpu_count = vcpus;
+  s.machine.mem_bytes = 64ull << 20;
+  s.machine.cpu = host_cpu_identity();
+  s.vm.pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
+  s.vm.pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
+  s.vm.ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+  s.vm.clock.clock = 123456789;
+  s.serial.ier = 2;
+  for (uint32_t i = 0; i < vcpus; ++i) {
+    VcpuState v;
+    v.regs.rip = 0x100000 + i;
+    v.regs.rax = 42;
+    v.sregs.cr0 = 0x80000011;
+    v.has_xsave = i == 0;
+    v.xsave.region[5] = 7;
+    v.fpu.fcw = 0x37f;
+    v.has_xcrs = true;
+    v.xcrs.nr_xcrs = 1;
+    v.lapic.regs[0x20] = static_cast<char>(i);
+    v.msrs = {{0x10, 0, 999}, {0xc0000080, 0, 0x500}};
+    kvm_cpuid_entry2 e{};
+    e.function = 1;
+    e.eax = 0x806f8;
+    v.cpuid = {e};
+    s.vcpus.push_back(v);
+  }
+  return s;
+}
+
+void fix_crcs(std::vector<uint8_t>& b) {
+  uint32_t body = crc32(std::span(b).subspan(40));
+  std::memcpy(b.data() + 24, &body, 4);
+  uint32_t header = crc32(std::span(b).subspan(0, 36));
+  std::memcpy(b.data() + 36, &header, 4);
+}
+
+TEST(Crc32, MatchesTheStandardCheckValue) {
+  const char* s = "123456789";
+  EXPECT_EQ(crc32(std::span(reinterpret_cast<const uint8_t*>(s), 9)), 0xcbf43926u);
+}
+
+TEST(SnapshotFormat, RoundTripsEveryField) {
+  const SnapshotState s = sample();
+  auto bytes = encode_snapshot(s);
+  auto d = decode_snapshot(bytes);
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->machine.vcpu_count, 2u);
+  EXPECT_EQ(d->machine.mem_bytes, 64ull << 20);
+  EXPECT_TRUE(d->machine.cpu == host_cpu_identity());
+  EXPECT_EQ(d->vm.clock.clock, 123456789u);
+  EXPECT_EQ(d->serial.ier, 2);
+  ASSERT_EQ(d->vcpus.size(), 2u);
+  EXPECT_EQ(d->vcpus[1].regs.rip, 0x100001u);
+  EXPECT_TRUE(d->vcpus[0].has_xsave);
+  EXPECT_EQ(d->vcpus[0].xsave.region[5], 7u);
+  EXPECT_FALSE(d->vcpus[1].has_xsave);
+  EXPECT_EQ(d->vcpus[1].fpu.fcw, 0x37f);
+  EXPECT_EQ(d->vcpus[1].lapic.regs[0x20], 1);
+  ASSERT_EQ(d->vcpus[0].msrs.size(), 2u);
+  EXPECT_EQ(d->vcpus[0].msrs[1].data, 0x500u);
+  ASSERT_EQ(d->vcpus[0].cpuid.size(), 1u);
+  EXPECT_EQ(d->vcpus[0].cpuid[0].eax, 0x806f8u);
+  // Encoding is deterministic: the same state, the same bytes.
+  EXPECT_EQ(encode_snapshot(*d), bytes);
+}
+
+TEST(SnapshotFormat, EveryTruncationIsRefused) {
+  auto bytes = encode_snapshot(sample(1));
+  for (size_t n = 0; n < bytes.size(); n += (n < 64 ? 1 : 97)) {
+    auto d = decode_snapshot(std::span(bytes).subspan(0, n));
+    EXPECT_FALSE(d.ok()) << n;
+  }
+}
+
+TEST(SnapshotFormat, EveryFlippedByteIsRefused) {
+  auto bytes = encode_snapshot(sample(1));
+  for (size_t i = 0; i < bytes.size(); i += (i < 64 ? 1 : 13)) {
+    auto copy = bytes;
+    copy[i] ^= 0x01;
+    EXPECT_FALSE(decode_snapshot(copy).ok()) << "byte " << i;
+  }
+}
+
+TEST(SnapshotFormat, AnotherVersionIsRefusedByName) {
+  auto bytes = encode_snapshot(sample(1));
+  bytes[8] = 2;
+  fix_crcs(bytes);
+  auto d = decode_snapshot(bytes);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.error().message.find("format version 2"), std::string::npos) << d.error().message;
+}
+
+TEST(SnapshotFormat, BoundsAreCheckedBehindAValidChecksum) {
+  // vCPU count (first field of the machine record) out of range.
+  for (uint32_t count : {0u, 33u, 0xffffffffu}) {
+    auto bytes = encode_snapshot(sample(1));
+    std::memcpy(bytes.data() + 48, &count, 4);
+    fix_crcs(bytes);
+    auto d = decode_snapshot(bytes);
+    ASSERT_FALSE(d.ok());
+    EXPECT_NE(d.error().message.find("vCPU"), std::string::npos) << d.error().message;
+  }
+  // A memory size that is not whole pages.
+  {
+    auto bytes = encode_snapshot(sample(1));
+    uint64_t mem = 12345;
+    std::memcpy(bytes.data() + 56, &mem, 8);
+    fix_crcs(bytes);
+    EXPECT_FALSE(decode_snapshot(bytes).ok());
+  }
+  // An MSR count far beyond the record: refused before any allocation.
+  {
+    SnapshotState s = sample(1);
+    s.vcpus[0].msrs.clear();
+    s.vcpus[0].cpuid.clear();
+    auto bytes = encode_snapshot(s);
+    // The vCPU record ends in nmsrs (4 bytes, 0) then ncpuid (4 bytes, 0).
+    uint32_t huge = 0x10000000;
+    std::memcpy(bytes.data() + bytes.size() - 8, &huge, 4);
+    fix_crcs(bytes);
+    auto d = decode_snapshot(bytes);
+    ASSERT_FALSE(d.ok());
+    EXPECT_NE(d.error().message.find("MSR"), std::string::npos) << d.error().message;
+  }
+  // A body length claiming more than we ever write.
+  {
+    auto bytes = encode_snapshot(sample(1));
+    uint64_t len = 1ull << 40;
+    std::memcpy(bytes.data() + 16, &len, 8);
+    fix_crcs(bytes);
+    EXPECT_FALSE(decode_snapshot(bytes).ok());
+  }
+}
+
+TEST(HotPages, ParsesAndBoundsTheList) {
+  char path[] = "/tmp/kindling-hot-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  ASSERT_TRUE(write_hot_pages(path, {3, 1, 4}).ok());
+  auto p = read_hot_pages(path, 16);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_EQ(*p, (std::vector<uint64_t>{3, 1, 4}));
+  EXPECT_FALSE(read_hot_pages(path, 4).ok()) << "page 4 of 4 is outside guest memory";
+  for (const char* bad : {"1\n2", "1\nx\n", "-1\n", "99999999999999999999999\n"}) {
+    FILE* f = std::fopen(path, "w");
+    std::fputs(bad, f);
+    std::fclose(f);
+    EXPECT_FALSE(read_hot_pages(path, 16).ok()) << bad;
+  }
+  ::unlink(path);
+}
+
+}  // namespace
+}  // namespace kindling::vmm
