@@ -1,8 +1,10 @@
-// The kindling command: `serve` runs the platform; `session ...` talks to it.
+// The kindling command: `serve` runs the platform; `session ...` talks to it;
+// `image ...` builds and checks the guest image.
 #include <CLI/CLI.hpp>
 
 #include <memory>
 
+#include "cli/image_commands.hpp"
 #include "cli/serve.hpp"
 #include "cli/session_commands.hpp"
 
@@ -13,6 +15,7 @@ int main(int argc, char** argv) {
   auto exit_code = std::make_shared<int>(0);
   kindling::cli::add_serve_command(app, exit_code);
   kindling::cli::add_session_commands(app, exit_code);
+  kindling::cli::add_image_commands(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return *exit_code;
 }

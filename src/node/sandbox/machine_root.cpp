@@ -78,15 +78,24 @@ Result<MachineRoot> MachineRoot::plan(const SandboxConfig& config, const std::st
 
   for (const auto& path : config.readonly_binds) {
     if (path.empty() || path[0] != '/' || path == "/") return make_error("invalid read-only bind '" + path + "'");
-    KINDLING_TRY(added, root.add_host_entry(path, path));
+    KINDLING_TRY(added, root.add_host_entry(config.system_root + path, path));
     (void)added;
   }
   root.mkdirs("/etc");
   for (const auto& entry : config.etc_entries) {
     if (entry.empty() || entry.find("..") != std::string::npos) return make_error("invalid /etc entry '" + entry + "'");
+<<<<<<< HEAD
     std::string source = "/etc/" + entry;
     if (entry == "resolv.conf" && !config.resolv_conf.empty()) source = config.resolv_conf;
     KINDLING_TRY(added, root.add_host_entry(source, "/etc/" + entry));
+=======
+    KINDLING_TRY(added, root.add_host_entry(config.system_root + "/etc/" + entry, "/etc/" + entry));
+    (void)added;
+  }
+  for (const auto& entry : config.host_etc_entries) {
+    if (entry.empty() || entry.find("..") != std::string::npos) return make_error("invalid /etc entry '" + entry + "'");
+    KINDLING_TRY(added, root.add_host_entry("/etc/" + entry, "/etc/" + entry));
+>>>>>>> 852c330 (WIP (issue 5): image build, image CLI, e2e test — unfinished, not verified)
     (void)added;
   }
 
