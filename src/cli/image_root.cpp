@@ -27,10 +27,6 @@ void use_image_root(node::SandboxConfig& config, const std::string& mount_path) 
   // The font caches fc-cache wrote at build time: without them every
   // Chromium would scan the fonts again into its own home.
   config.readonly_binds.push_back("/var/cache/fontconfig");
-  // The image has no resolv.conf (a build must not bake in the build host's
-  // resolver): the machines use the serving host's.
-  std::erase(config.etc_entries, "resolv.conf");
-  config.host_etc_entries.push_back("resolv.conf");
 }
 
 std::string find_agent(const std::string& configured) {
@@ -40,6 +36,16 @@ std::string find_agent(const std::string& configured) {
   fs::path self = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return {};
   for (auto candidate : {self.parent_path() / "kindling-agent", self.parent_path() / ".." / "agent" / "kindling-agent"})
+    if (fs::exists(candidate, ec)) return fs::weakly_canonical(candidate, ec).string();
+  return {};
+}
+
+std::string find_init() {
+  if (const char* env = std::getenv("KINDLING_INIT"); env && *env) return env;
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  for (auto candidate : {self.parent_path() / "kindling-init", self.parent_path() / ".." / "image" / "kindling-init"})
     if (fs::exists(candidate, ec)) return fs::weakly_canonical(candidate, ec).string();
   return {};
 }

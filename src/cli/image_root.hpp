@@ -27,5 +27,7 @@ void use_image_root(node::SandboxConfig& config, const std::string& mount_path);
 
 // The agent next to this binary (installed) or in the build tree.
 std::string find_agent(const std::string& configured);
+// kindling-init (the initramfs's /init), found the same way; env KINDLING_INIT.
+std::string find_init();
 
 }  // namespace kindling::cli

@@ -20,6 +20,8 @@
 #include "common/unique_fd.hpp"
 #include "image/agent_binary.hpp"
 #include "image/file_digest.hpp"
+#include "image/guest_boot.hpp"
+#include "image/kernel_cmdline.hpp"
 #include "image/image_recipe.hpp"
 #include "image/tool_run.hpp"
 
@@ -29,7 +31,7 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kSteps = 8;
+constexpr int kSteps = 9;
 
 class Progress {
  public:
@@ -149,13 +151,16 @@ Result<BuildOutcome> build_image(const BuildOptions& options, std::ostream& out)
   if (!lock.valid() || ::flock(lock.get(), LOCK_EX) != 0)
     return make_error("cannot lock " + store + "/.lock: " + std::strerror(errno));
 
-  progress.begin(1, "inputs (recipe, apt candidates, agent)");
+  progress.begin(1, "inputs (recipe, apt candidates, agent, init)");
   KINDLING_TRY(agent_ok, check_static_elf(options.agent_path));
   (void)agent_ok;
+  KINDLING_TRY(init_ok, check_static_elf(options.init_path));
+  (void)init_ok;
   KINDLING_TRY(agent_sha, sha256_file(options.agent_path));
+  KINDLING_TRY(init_sha, sha256_file(options.init_path));
   KINDLING_TRY(candidates, candidate_versions(recipe));
   const std::string text = recipe_text(recipe);
-  const std::string key = cache_key(text, candidates, agent_sha);
+  const std::string key = cache_key(text, candidates, agent_sha, init_sha);
   const std::string name = key.substr(0, 16);
   const std::string final_dir = store + "/" + name;
   progress.end("key " + name);
@@ -215,7 +220,10 @@ Result<BuildOutcome> build_image(const BuildOptions& options, std::ostream& out)
   // Machine-specific files a build must not bake in.
   for (const char* f : {"/etc/machine-id", "/var/lib/dbus/machine-id", "/etc/hostname", "/etc/resolv.conf"})
     ::unlink((rootfs + f).c_str());
-  write_file_synced(rootfs + "/etc/machine-id", "", 0444);
+  // Empty, not absent: systemd-style readers treat an empty file as "no id
+  // yet" and nothing in the image needs a real one.
+  KINDLING_TRY(machine_id, write_file_synced(rootfs + "/etc/machine-id", "", 0444));
+  (void)machine_id;
   clamp_mtimes(rootfs, recipe.source_date_epoch);
   {
     ToolRun run{{"chroot", rootfs, "/usr/bin/fc-cache", "--system-only", "--really-force"}, {epoch_env}, log};
@@ -252,7 +260,33 @@ Result<BuildOutcome> build_image(const BuildOptions& options, std::ostream& out)
   if (m.image_bytes > kMaxImageBytes)
     out << "warning: the image is " << mb(m.image_bytes) << ", over the budget of " << mb(kMaxImageBytes) << "\n";
 
-  progress.begin(6, "checksums");
+  progress.begin(6, "microVM kernel (" + recipe.kernel_package + ", extracted) and initramfs");
+  {
+    GuestBootInputs bi{recipe.kernel_package, work, work, options.init_path, rootfs + kAgentPathInImage, "squashfs",
+                       recipe.source_date_epoch, log};
+    KINDLING_TRY(boot, build_guest_boot(bi));
+    m.boot.kernel_package = boot.kernel_package;
+    m.boot.kernel_version = boot.kernel_version;
+    m.boot.kernel_file = kKernelFileName;
+    m.boot.initramfs_file = kInitramfsFileName;
+    for (const auto& path : boot.modules) m.boot.modules.push_back(path.substr(path.rfind('/') + 1));
+    m.boot.builtin_modules = boot.builtin;
+    KINDLING_TRY(cmdline, guest_kernel_cmdline(GuestKernelArgs{}));
+    m.boot.cmdline = cmdline;
+    KINDLING_TRY(k_removed, remove_tree_one_fs(work + "/kernel-tree"));
+    (void)k_removed;
+    KINDLING_TRY(d_removed, remove_tree_one_fs(work + "/kernel-deb"));
+    (void)d_removed;
+    progress.end(boot.kernel_version + ", " + std::to_string(boot.modules.size()) + " modules");
+  }
+
+  progress.begin(7, "checksums");
+  KINDLING_TRY(kernel_sha, sha256_file(work + "/" + kKernelFileName));
+  m.boot.kernel_sha256 = kernel_sha;
+  m.boot.kernel_bytes = fs::file_size(work + "/" + kKernelFileName, ec);
+  KINDLING_TRY(initramfs_sha, sha256_file(work + "/" + kInitramfsFileName));
+  m.boot.initramfs_sha256 = initramfs_sha;
+  m.boot.initramfs_bytes = fs::file_size(work + "/" + kInitramfsFileName, ec);
   KINDLING_TRY(image_sha, sha256_file(image_tmp));
   m.image_sha256 = image_sha;
   struct stat agent_st{};
@@ -262,14 +296,14 @@ Result<BuildOutcome> build_image(const BuildOptions& options, std::ostream& out)
   (void)removed;
   progress.end();
 
-  progress.begin(7, "manifest (written last)");
+  progress.begin(8, "manifest (written last)");
   m.step_seconds = progress.seconds();
   KINDLING_TRY(written, write_file_synced(work + "/" + kManifestFileName, manifest_text(m), 0644));
   (void)written;
   sync_dir(work);
   progress.end();
 
-  progress.begin(8, "publish " + final_dir);
+  progress.begin(9, "publish " + final_dir);
   if (fs::exists(final_dir, ec)) {
     KINDLING_TRY(old_removed, remove_tree_one_fs(final_dir));
     (void)old_removed;

@@ -16,6 +16,7 @@ namespace kindling::image {
 struct BuildOptions {
   std::string store_dir;   // images live in <store>/<key16>/, <store>/current links the newest
   std::string agent_path;  // a statically linked kindling-agent
+  std::string init_path;   // a statically linked kindling-init (the initramfs's /init)
   std::string built_by;    // "kindling 0.1.0"
   bool force = false;      // rebuild even when the key is cached
 };

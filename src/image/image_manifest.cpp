@@ -27,6 +27,11 @@ json body_json(const ImageManifest& m) {
       {"rootfs_bytes", m.rootfs_bytes},
       {"agent", {{"path", m.agent_path}, {"bytes", m.agent_bytes}, {"sha256", m.agent_sha256}}},
       {"packages", packages},
+      {"boot", {{"kernel_package", m.boot.kernel_package}, {"kernel_version", m.boot.kernel_version},
+                {"kernel", {{"file", m.boot.kernel_file}, {"bytes", m.boot.kernel_bytes}, {"sha256", m.boot.kernel_sha256}}},
+                {"initramfs", {{"file", m.boot.initramfs_file}, {"bytes", m.boot.initramfs_bytes},
+                               {"sha256", m.boot.initramfs_sha256}}},
+                {"modules", m.boot.modules}, {"builtin_modules", m.boot.builtin_modules}, {"cmdline", m.boot.cmdline}}},
       {"inputs", {{"recipe_sha256", m.recipe_sha256}, {"candidates", m.candidates},
                   {"source_date_epoch", m.source_date_epoch}}},
       {"step_seconds", m.step_seconds},
@@ -70,6 +75,18 @@ Result<ImageManifest> parse_manifest(const std::string& text) {
     for (const auto& p : j.at("packages"))
       m.packages.push_back({p.at("name").get<std::string>(), p.at("version").get<std::string>(),
                             p.at("installed_kib").get<std::uint64_t>()});
+    const json& boot = j.at("boot");
+    m.boot.kernel_package = boot.at("kernel_package").get<std::string>();
+    m.boot.kernel_version = boot.at("kernel_version").get<std::string>();
+    m.boot.kernel_file = boot.at("kernel").at("file").get<std::string>();
+    m.boot.kernel_bytes = boot.at("kernel").at("bytes").get<std::uint64_t>();
+    m.boot.kernel_sha256 = boot.at("kernel").at("sha256").get<std::string>();
+    m.boot.initramfs_file = boot.at("initramfs").at("file").get<std::string>();
+    m.boot.initramfs_bytes = boot.at("initramfs").at("bytes").get<std::uint64_t>();
+    m.boot.initramfs_sha256 = boot.at("initramfs").at("sha256").get<std::string>();
+    m.boot.modules = boot.at("modules").get<std::vector<std::string>>();
+    m.boot.builtin_modules = boot.at("builtin_modules").get<std::vector<std::string>>();
+    m.boot.cmdline = boot.at("cmdline").get<std::string>();
     const json& inputs = j.at("inputs");
     m.recipe_sha256 = inputs.at("recipe_sha256").get<std::string>();
     m.candidates = inputs.at("candidates").get<std::string>();
@@ -81,9 +98,11 @@ Result<ImageManifest> parse_manifest(const std::string& text) {
     if (recorded != actual)
       return make_error("manifest was modified after the build: its manifest_sha256 is " + recorded +
                         " but its content hashes to " + actual);
-    if (m.image_file.empty() || m.image_file.find('/') != std::string::npos || m.image_file[0] == '.')
-      return make_error("manifest names an invalid image file '" + m.image_file + "'");
-    if (!is_hex_sha256(m.image_sha256) || !is_hex_sha256(m.agent_sha256) || !is_hex_sha256(m.key))
+    for (const auto* f : {&m.image_file, &m.boot.kernel_file, &m.boot.initramfs_file})
+      if (f->empty() || f->find('/') != std::string::npos || (*f)[0] == '.')
+        return make_error("manifest names an invalid file '" + *f + "'");
+    if (!is_hex_sha256(m.image_sha256) || !is_hex_sha256(m.agent_sha256) || !is_hex_sha256(m.key) ||
+        !is_hex_sha256(m.boot.kernel_sha256) || !is_hex_sha256(m.boot.initramfs_sha256))
       return make_error("manifest has a malformed sha256 field");
     if (m.filesystem != "squashfs") return make_error("manifest names filesystem '" + m.filesystem + "', expected squashfs");
     return m;
@@ -101,16 +120,25 @@ Result<ImageManifest> verify_image_dir(const std::string& dir) {
   auto parsed = parse_manifest(text.str());
   if (!parsed) return make_error(path + ": " + parsed.error().message);
   ImageManifest m = std::move(parsed).value();
-  const std::string image = dir + "/" + m.image_file;
-  struct stat st{};
-  if (::stat(image.c_str(), &st) != 0) return make_error("image file " + image + " is missing");
-  if (static_cast<std::uint64_t>(st.st_size) != m.image_bytes)
-    return make_error("image file " + image + " has " + std::to_string(st.st_size) + " bytes, the manifest says " +
-                      std::to_string(m.image_bytes) + ": it was modified or truncated");
-  KINDLING_TRY(sha, sha256_file(image));
-  if (sha != m.image_sha256)
-    return make_error("image file " + image + " has sha256 " + sha + ", the manifest says " + m.image_sha256 +
-                      ": it was modified");
+  struct Expected {
+    const std::string& file;
+    std::uint64_t bytes;
+    const std::string& sha256;
+  };
+  for (const Expected& e : {Expected{m.image_file, m.image_bytes, m.image_sha256},
+                            Expected{m.boot.kernel_file, m.boot.kernel_bytes, m.boot.kernel_sha256},
+                            Expected{m.boot.initramfs_file, m.boot.initramfs_bytes, m.boot.initramfs_sha256}}) {
+    const std::string file = dir + "/" + e.file;
+    struct stat st{};
+    if (::stat(file.c_str(), &st) != 0) return make_error("image file " + file + " is missing");
+    if (static_cast<std::uint64_t>(st.st_size) != e.bytes)
+      return make_error("image file " + file + " has " + std::to_string(st.st_size) + " bytes, the manifest says " +
+                        std::to_string(e.bytes) + ": it was modified or truncated");
+    KINDLING_TRY(sha, sha256_file(file));
+    if (sha != e.sha256)
+      return make_error("image file " + file + " has sha256 " + sha + ", the manifest says " + e.sha256 +
+                        ": it was modified");
+  }
   return m;
 }
 

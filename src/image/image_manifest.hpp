@@ -34,6 +34,18 @@ struct ImageManifest {
   std::uint64_t agent_bytes = 0;
   std::string agent_sha256;
   std::vector<PackageEntry> packages;
+  // microVM boot files (guest_boot.hpp), next to the image file.
+  struct Boot {
+    std::string kernel_package;
+    std::string kernel_version;
+    std::string kernel_file, kernel_sha256;
+    std::uint64_t kernel_bytes = 0;
+    std::string initramfs_file, initramfs_sha256;
+    std::uint64_t initramfs_bytes = 0;
+    std::vector<std::string> modules;          // in load order
+    std::vector<std::string> builtin_modules;  // wanted, built into the kernel
+    std::string cmdline;                       // kernel_cmdline.hpp's default for this image
+  } boot;
   std::string recipe_sha256;
   std::string candidates;  // "name version" lines the key was computed from
   std::int64_t source_date_epoch = 0;

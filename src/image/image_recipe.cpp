@@ -23,6 +23,9 @@ ImageRecipe default_recipe() {
   // that make real pages render (fonts-noto-cjk would add ~90 MB).
   r.packages = {"chromium", "fonts-liberation", "fonts-noto-color-emoji", "fonts-droid-fallback",
                 "ca-certificates", "tzdata"};
+  // Debian's cloud flavour: built for hypervisors (virtio, no hardware
+  // drivers), so its modules directory is a fraction of the generic one.
+  r.kernel_package = "linux-image-cloud-amd64";
   r.dpkg_options = {
       "path-exclude=/usr/share/doc/*",
       "path-include=/usr/share/doc/*/copyright",  // licences stay
@@ -44,6 +47,7 @@ std::string recipe_text(const ImageRecipe& r) {
       << "suite " << r.suite << "\nvariant " << r.variant << "\n";
   for (auto& s : r.sources) out << "source " << s << "\n";
   for (auto& p : r.packages) out << "package " << p << "\n";
+  out << "kernel " << r.kernel_package << "\n";
   for (auto& d : r.dpkg_options) out << "dpkg " << d << "\n";
   out << "epoch " << r.source_date_epoch << "\nzstd " << r.zstd_level << "\nblock " << r.block_size << "\n"
       << "agent " << kAgentPathInImage << "\n";
@@ -102,14 +106,18 @@ Result<std::string> parse_apt_policy(const std::string& output, const std::vecto
 Result<std::string> candidate_versions(const ImageRecipe& r) {
   ToolRun run;
   run.argv = {"apt-cache", "policy"};
-  run.argv.insert(run.argv.end(), r.packages.begin(), r.packages.end());
+  std::vector<std::string> all = r.packages;
+  all.push_back(r.kernel_package);
+  run.argv.insert(run.argv.end(), all.begin(), all.end());
   run.capture_stdout = true;
   KINDLING_TRY(out, run_tool(run));
-  return parse_apt_policy(out, r.packages);
+  return parse_apt_policy(out, all);
 }
 
-std::string cache_key(const std::string& recipe, const std::string& candidates, const std::string& agent_sha256) {
-  return sha256_hex("kindling-image\n" + recipe + "--\n" + candidates + "--\nagent-sha256 " + agent_sha256 + "\n");
+std::string cache_key(const std::string& recipe, const std::string& candidates, const std::string& agent_sha256,
+                      const std::string& init_sha256) {
+  return sha256_hex("kindling-image\n" + recipe + "--\n" + candidates + "--\nagent-sha256 " + agent_sha256 +
+                    "\ninit-sha256 " + init_sha256 + "\n");
 }
 
 }  // namespace kindling::image

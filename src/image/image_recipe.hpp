@@ -22,6 +22,7 @@ struct ImageRecipe {
   std::string variant = "minbase";
   std::vector<std::string> sources;        // sources.list lines for mmdebstrap
   std::vector<std::string> packages;       // --include
+  std::string kernel_package;              // microVM kernel, extracted, never installed (guest_boot.hpp)
   std::vector<std::string> dpkg_options;   // path-exclude / path-include, in order
   std::int64_t source_date_epoch = 0;      // every mtime in the image
   int zstd_level = 0;
@@ -44,7 +45,8 @@ Result<std::string> candidate_versions(const ImageRecipe& recipe);
 // Parses `apt-cache policy` output into "name version" lines (sorted).
 Result<std::string> parse_apt_policy(const std::string& policy_output, const std::vector<std::string>& packages);
 
-// sha256 over recipe text, candidate versions and the agent's sha256.
-std::string cache_key(const std::string& recipe_text, const std::string& candidates, const std::string& agent_sha256);
+// sha256 over recipe text, candidate versions and the agent's and init's sha256.
+std::string cache_key(const std::string& recipe_text, const std::string& candidates, const std::string& agent_sha256,
+                      const std::string& init_sha256);
 
 }  // namespace kindling::image

@@ -76,6 +76,7 @@ Result<std::string> run_tool(const ToolRun& run) {
     if (run.private_mounts) {
       if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(126);
     }
+    if (!run.cwd.empty() && ::chdir(run.cwd.c_str()) != 0) ::_exit(125);
     ::dup2(null_fd, 0);
     if (run.capture_stdout) ::dup2(out_pipe[1], 1);
     else if (err_fd >= 0) ::dup2(err_fd, 1);

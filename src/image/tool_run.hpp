@@ -18,6 +18,7 @@ struct ToolRun {
   // A private mount namespace for the tool: mounts it makes (mmdebstrap's
   // /proc, /sys, /dev in the chroot) vanish with it, even when it is killed.
   bool private_mounts = false;
+  std::string cwd;                    // working directory of the tool; empty: this process's
 };
 
 // The tool's stdout if captured; an error naming the tool and its exit

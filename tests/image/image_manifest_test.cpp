@@ -54,6 +54,17 @@ class ManifestTest : public ::testing::Test {
     m.candidates = "chromium 138\n";
     m.step_seconds = {{"mmdebstrap", 61.5}};
     m.built_by = "test";
+    write_all(dir_ + "/vmlinuz", "kernel bytes");
+    write_all(dir_ + "/initramfs.cpio", "initramfs bytes");
+    m.boot.kernel_package = "linux-image-6.1.0-28-cloud-amd64";
+    m.boot.kernel_version = "6.1.0-28-cloud-amd64";
+    m.boot.kernel_file = "vmlinuz";
+    m.boot.kernel_bytes = 12;
+    m.boot.kernel_sha256 = *sha256_file(dir_ + "/vmlinuz");
+    m.boot.initramfs_file = "initramfs.cpio";
+    m.boot.initramfs_bytes = 15;
+    m.boot.initramfs_sha256 = *sha256_file(dir_ + "/initramfs.cpio");
+    m.boot.modules = {"virtio_mmio.ko"};
     write_all(dir_ + "/manifest.json", manifest_text(m));
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -66,6 +77,20 @@ TEST_F(ManifestTest, UntouchedImageVerifies) {
   EXPECT_EQ(m->chromium_version, "138.0.7204.183-1~deb12u1");
   EXPECT_EQ(m->packages.size(), 2u);
   EXPECT_EQ(m->step_seconds.at("mmdebstrap"), 61.5);
+}
+
+TEST_F(ManifestTest, ReplacedKernelIsRejected) {
+  write_all(dir_ + "/vmlinuz", "kernel bytez");  // same size, other bytes
+  auto m = verify_image_dir(dir_);
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("vmlinuz has sha256"), std::string::npos) << m.error().message;
+}
+
+TEST_F(ManifestTest, MissingInitramfsIsRejected) {
+  fs::remove(dir_ + "/initramfs.cpio");
+  auto m = verify_image_dir(dir_);
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("initramfs.cpio is missing"), std::string::npos) << m.error().message;
 }
 
 TEST_F(ManifestTest, FlippedByteInImageIsRejected) {

@@ -24,6 +24,21 @@ std::string backing_after_settling(const std::string& device) {
   return loop_backing_file(device);
 }
 
+// Loop devices backed by `file`, once the kernel has freed what it will.
+int loops_backed_by(const std::string& file, int expected) {
+  int n = 0;
+  for (int i = 0; i < 100; ++i) {
+    n = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/sys/block", ec))
+      if (e.path().filename().string().rfind("loop", 0) == 0 && loop_backing_file("/dev/" + e.path().filename().string()) == file)
+        ++n;
+    if (n == expected) break;
+    ::usleep(20000);
+  }
+  return n;
+}
+
 class ImageMountTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -75,8 +90,9 @@ TEST_F(ImageMountTest, StaleMountOfAKilledServerIsReplaced) {
   // A new server finds the old mount still there (its owner died).
   auto second = ImageMount::mount(dir_ + "/image.sqfs", point);
   ASSERT_TRUE(second) << second.error().message;
-  EXPECT_NE((*second)->loop_device(), stale_device);
-  EXPECT_EQ(backing_after_settling(stale_device), "") << "the stale loop device was not freed";
+  // The kernel may hand the freed device out again: what counts is that only
+  // one loop device is left on the image.
+  EXPECT_EQ(loops_backed_by(dir_ + "/image.sqfs", 1), 1) << "the stale loop device was not freed";
   ASSERT_TRUE((*second)->unmount());
   EXPECT_FALSE(is_mount_point(point));
   EXPECT_EQ(backing_after_settling((*second)->loop_device()), "");

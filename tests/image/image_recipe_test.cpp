@@ -11,13 +11,14 @@ namespace {
 
 TEST(Recipe, KeyChangesWithEachInput) {
   std::string text = recipe_text(default_recipe());
-  std::string base = cache_key(text, "chromium 1\n", "aa");
-  EXPECT_EQ(base, cache_key(text, "chromium 1\n", "aa"));
-  EXPECT_NE(base, cache_key(text, "chromium 2\n", "aa"));
-  EXPECT_NE(base, cache_key(text, "chromium 1\n", "ab"));
+  std::string base = cache_key(text, "chromium 1\n", "aa", "ii");
+  EXPECT_EQ(base, cache_key(text, "chromium 1\n", "aa", "ii"));
+  EXPECT_NE(base, cache_key(text, "chromium 2\n", "aa", "ii"));
+  EXPECT_NE(base, cache_key(text, "chromium 1\n", "ab", "ii"));
+  EXPECT_NE(base, cache_key(text, "chromium 1\n", "aa", "ij"));
   ImageRecipe r = default_recipe();
   r.packages.push_back("fonts-noto-cjk");
-  EXPECT_NE(base, cache_key(recipe_text(r), "chromium 1\n", "aa"));
+  EXPECT_NE(base, cache_key(recipe_text(r), "chromium 1\n", "aa", "ii"));
   EXPECT_EQ(base.size(), 64u);
 }
 

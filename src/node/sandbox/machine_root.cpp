@@ -84,18 +84,12 @@ Result<MachineRoot> MachineRoot::plan(const SandboxConfig& config, const std::st
   root.mkdirs("/etc");
   for (const auto& entry : config.etc_entries) {
     if (entry.empty() || entry.find("..") != std::string::npos) return make_error("invalid /etc entry '" + entry + "'");
-<<<<<<< HEAD
-    std::string source = "/etc/" + entry;
-    if (entry == "resolv.conf" && !config.resolv_conf.empty()) source = config.resolv_conf;
+    // resolv.conf describes the host's network, not the system: it comes
+    // from the host (or the backend's own for a NAT slot) even when the rest
+    // of /etc comes from the image.
+    std::string source = config.system_root + "/etc/" + entry;
+    if (entry == "resolv.conf") source = config.resolv_conf.empty() ? "/etc/resolv.conf" : config.resolv_conf;
     KINDLING_TRY(added, root.add_host_entry(source, "/etc/" + entry));
-=======
-    KINDLING_TRY(added, root.add_host_entry(config.system_root + "/etc/" + entry, "/etc/" + entry));
-    (void)added;
-  }
-  for (const auto& entry : config.host_etc_entries) {
-    if (entry.empty() || entry.find("..") != std::string::npos) return make_error("invalid /etc entry '" + entry + "'");
-    KINDLING_TRY(added, root.add_host_entry("/etc/" + entry, "/etc/" + entry));
->>>>>>> 852c330 (WIP (issue 5): image build, image CLI, e2e test — unfinished, not verified)
     (void)added;
   }
 

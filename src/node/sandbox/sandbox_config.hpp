@@ -37,9 +37,6 @@ struct SandboxConfig {
       "fonts", "ssl", "ca-certificates", "ca-certificates.conf", "alternatives",
       "chromium", "chromium.d", "mime.types", "os-release", "machine-id",
       "gtk-3.0", "xdg"};
-  // Parts of /etc that describe the host's network, not the system: always
-  // bound from the host's /etc, even when the rest comes from the image.
-  std::vector<std::string> host_etc_entries;
   // Each machine owns uid/gid range [uid_base + slot*65536, +65536) on the
   // host, mapped to 0..65535 inside. Slots are reused after reap.
   uid_t uid_base = 1000000;
