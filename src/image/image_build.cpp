@@ -249,7 +249,8 @@ Result<BuildOutcome> build_image(const BuildOptions& options, std::ostream& out)
   const std::string image_tmp = work + "/" + kImageFileName;
   progress.begin(5, "mksquashfs (zstd " + std::to_string(recipe.zstd_level) + ")");
   {
-    ToolRun run{mksquashfs_argv(recipe, rootfs, image_tmp), {epoch_env}, log};
+    // No SOURCE_DATE_EPOCH here: mksquashfs refuses it next to -all-time.
+    ToolRun run{mksquashfs_argv(recipe, rootfs, image_tmp), {}, log};
     KINDLING_TRY(done, run_tool(run));
     (void)done;
   }

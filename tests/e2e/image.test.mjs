@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import { startServer, waitFor } from './lib/server.mjs';
 import { descendants } from './lib/host.mjs';
 
@@ -40,6 +41,30 @@ test('image root: one read-only squashfs mount, Chromium runs from it, nothing l
       // Chromium's binary lives on the image's filesystem, not the host's /usr.
       assert.equal(statSync(`/proc/${browser.pid}/exe`).dev, statSync(point).dev, 'Chromium runs from the image');
       assert.notEqual(statSync(`/proc/${browser.pid}/exe`).dev, statSync('/usr/bin').dev);
+    }
+    // A real client drives it, and the image's fonts render: Liberation for
+    // Arial (metric alias), a colour emoji and CJK, each by its fallback font.
+    const browser = await chromium.connectOverCDP(sessions[0].cdpUrl);
+    try {
+      const page = await browser.contexts()[0].newPage();
+      await page.setContent('<p id="latin" style="font-family:Arial">Kindling</p>' +
+                            '<p id="emoji">\u{1F600}</p><p id="cjk">\u4E2D\u6587</p>');
+      // The fonts Chromium really used for each node (CDP), not what CSS asked for.
+      const cdp = await page.context().newCDPSession(page);
+      await cdp.send('DOM.enable');
+      await cdp.send('CSS.enable');
+      const { root } = await cdp.send('DOM.getDocument');
+      const fontsOf = async (sel) => {
+        const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector: sel });
+        const { fonts } = await cdp.send('CSS.getPlatformFontsForNode', { nodeId });
+        return fonts.map((f) => f.familyName).join(', ');
+      };
+      assert.match(await fontsOf('#latin'), /Liberation Sans/);
+      assert.match(await fontsOf('#emoji'), /Noto Color Emoji/);
+      assert.match(await fontsOf('#cjk'), /Droid Sans Fallback/);
+      await page.close();
+    } finally {
+      await browser.close();
     }
     // Still one mount for both machines.
     assert.equal(mountsAt(point).length, 1);
