@@ -12,6 +12,8 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "common/unique_fd.hpp"
@@ -21,8 +23,14 @@ namespace {
 
 std::uint64_t g_tree_bytes = 0;
 
+// Hard links share their bytes: count each inode once (Debian's root has
+// hundreds of MB of linked files, so otherwise the figure is far off).
+std::set<std::pair<dev_t, ino_t>> g_seen_links;
+
 int add_size(const char*, const struct stat* st, int type, struct FTW*) {
-  if (type == FTW_F && S_ISREG(st->st_mode)) g_tree_bytes += static_cast<std::uint64_t>(st->st_size);
+  if (type != FTW_F || !S_ISREG(st->st_mode)) return 0;
+  if (st->st_nlink > 1 && !g_seen_links.insert({st->st_dev, st->st_ino}).second) return 0;
+  g_tree_bytes += static_cast<std::uint64_t>(st->st_size);
   return 0;
 }
 
@@ -78,7 +86,9 @@ Result<std::string> sha256_file(const std::string& path) {
 
 std::uint64_t tree_bytes(const std::string& dir) {
   g_tree_bytes = 0;
+  g_seen_links.clear();
   ::nftw(dir.c_str(), add_size, 64, FTW_PHYS | FTW_MOUNT);
+  g_seen_links.clear();
   return g_tree_bytes;
 }
 

@@ -72,7 +72,7 @@ Result<GuestBoot> build_guest_boot(const GuestBootInputs& in) {
   if (ec) return make_error("cannot copy the kernel: " + ec.message());
 
   const std::string mod_root = tree + "/lib/modules/" + boot.kernel_version;
-  KINDLING_TRY(dep, slurp(mod_root + "/modules.dep"));
+  KINDLING_TRY(dep, modules_dep_from_tree(mod_root));
   KINDLING_TRY(builtin, slurp(mod_root + "/modules.builtin"));
   KINDLING_TRY(plan, plan_modules(dep, builtin, guest_module_names(in.root_fstype)));
   boot.modules = plan.load_order;

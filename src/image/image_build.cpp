@@ -246,22 +246,8 @@ Result<BuildOutcome> build_image(const BuildOptions& options, std::ostream& out)
   progress.end(std::to_string(m.packages.size()) + " packages, Chromium " + m.chromium_version + ", root " +
                mb(m.rootfs_bytes));
 
-  const std::string image_tmp = work + "/" + kImageFileName;
-  progress.begin(5, "mksquashfs (zstd " + std::to_string(recipe.zstd_level) + ")");
-  {
-    // No SOURCE_DATE_EPOCH here: mksquashfs refuses it next to -all-time.
-    ToolRun run{mksquashfs_argv(recipe, rootfs, image_tmp), {}, log};
-    KINDLING_TRY(done, run_tool(run));
-    (void)done;
-  }
-  struct stat st{};
-  if (::stat(image_tmp.c_str(), &st) != 0) return make_error("mksquashfs left no image at " + image_tmp);
-  m.image_bytes = static_cast<std::uint64_t>(st.st_size);
-  progress.end(mb(m.image_bytes));
-  if (m.image_bytes > kMaxImageBytes)
-    out << "warning: the image is " << mb(m.image_bytes) << ", over the budget of " << mb(kMaxImageBytes) << "\n";
-
-  progress.begin(6, "microVM kernel (" + recipe.kernel_package + ", extracted) and initramfs");
+  // Before the long compression: a kernel problem shows within seconds.
+  progress.begin(5, "microVM kernel (" + recipe.kernel_package + ", extracted) and initramfs");
   {
     GuestBootInputs bi{recipe.kernel_package, work, work, options.init_path, rootfs + kAgentPathInImage, "squashfs",
                        recipe.source_date_epoch, log};
@@ -280,6 +266,21 @@ Result<BuildOutcome> build_image(const BuildOptions& options, std::ostream& out)
     (void)d_removed;
     progress.end(boot.kernel_version + ", " + std::to_string(boot.modules.size()) + " modules");
   }
+
+  const std::string image_tmp = work + "/" + kImageFileName;
+  progress.begin(6, "mksquashfs (zstd " + std::to_string(recipe.zstd_level) + ")");
+  {
+    // No SOURCE_DATE_EPOCH here: mksquashfs refuses it next to -all-time.
+    ToolRun run{mksquashfs_argv(recipe, rootfs, image_tmp), {}, log};
+    KINDLING_TRY(done, run_tool(run));
+    (void)done;
+  }
+  struct stat st{};
+  if (::stat(image_tmp.c_str(), &st) != 0) return make_error("mksquashfs left no image at " + image_tmp);
+  m.image_bytes = static_cast<std::uint64_t>(st.st_size);
+  progress.end(mb(m.image_bytes));
+  if (m.image_bytes > kMaxImageBytes)
+    out << "warning: the image is " << mb(m.image_bytes) << ", over the budget of " << mb(kMaxImageBytes) << "\n";
 
   progress.begin(7, "checksums");
   KINDLING_TRY(kernel_sha, sha256_file(work + "/" + kKernelFileName));

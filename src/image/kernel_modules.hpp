@@ -23,6 +23,15 @@ struct ModulePlan {
 // "virtio-blk.ko.xz" -> "virtio_blk": the kernel's module name of a path.
 std::string module_name_of(const std::string& path);
 
+// The `depends=` list from a module's .modinfo ELF section: what modpost
+// recorded, and what depmod itself would read. Errors on a non-ELF file.
+Result<std::vector<std::string>> modinfo_depends(const std::string& ko_bytes);
+
+// modules.dep text for every .ko below `modules_root` (lib/modules/<ver>),
+// from their .modinfo: the .deb ships no modules.dep (depmod writes it at
+// install), and the host need not have depmod.
+Result<std::string> modules_dep_from_tree(const std::string& modules_root);
+
 // `modules_dep`: the text of modules.dep; `modules_builtin`: of
 // modules.builtin. An error names every wanted module that is neither.
 Result<ModulePlan> plan_modules(const std::string& modules_dep, const std::string& modules_builtin,
