@@ -1,6 +1,9 @@
 // The initramfs: a newc archive the kernel can unpack, holding init, the
 // agent and every module the guest needs, in load order.
+#include <elf.h>
 #include <gtest/gtest.h>
+
+#include <cstring>
 
 #include "image/cpio_newc.hpp"
 #include "image/guest_boot.hpp"
@@ -45,6 +48,42 @@ TEST(KernelModules, MissingModuleIsNamed) {
   auto plan = plan_modules(kModulesDep, "", {"virtio_blk", "erofs", "nosuch"});
   ASSERT_FALSE(plan);
   EXPECT_NE(plan.error().message.find("erofs, nosuch"), std::string::npos) << plan.error().message;
+}
+
+// A minimal relocatable ELF with a .modinfo section, as modpost writes it.
+std::string fake_module(const std::string& modinfo) {
+  const std::string shstrtab = std::string("\0.shstrtab\0.modinfo\0", 20);
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_type = ET_REL;
+  eh.e_machine = EM_X86_64;
+  eh.e_shentsize = sizeof(Elf64_Shdr);
+  eh.e_shnum = 3;
+  eh.e_shstrndx = 1;
+  std::string body = shstrtab + modinfo;
+  eh.e_shoff = sizeof eh + body.size();
+  Elf64_Shdr sh[3]{};
+  sh[1].sh_name = 1;
+  sh[1].sh_offset = sizeof eh;
+  sh[1].sh_size = shstrtab.size();
+  sh[2].sh_name = 11;
+  sh[2].sh_offset = sizeof eh + shstrtab.size();
+  sh[2].sh_size = modinfo.size();
+  std::string out(reinterpret_cast<const char*>(&eh), sizeof eh);
+  out += body;
+  out.append(reinterpret_cast<const char*>(sh), sizeof sh);
+  return out;
+}
+
+TEST(KernelModules, DependsFromModinfo) {
+  auto deps = modinfo_depends(fake_module(std::string("license=GPL\0depends=vsock,vmw_vsock_virtio_transport_common\0name=x\0", 67)));
+  ASSERT_TRUE(deps) << deps.error().message;
+  EXPECT_EQ(*deps, (std::vector<std::string>{"vsock", "vmw_vsock_virtio_transport_common"}));
+  auto none = modinfo_depends(fake_module(std::string("depends=\0", 9)));
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  EXPECT_FALSE(modinfo_depends("not an elf file at all, just text......................................"));
 }
 
 TEST(KernelModules, NameOfPath) {
