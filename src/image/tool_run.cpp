@@ -74,7 +74,24 @@ Result<std::string> run_tool(const ToolRun& run) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
     if (run.private_mounts) {
-      if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(126);
+      // Its own mount namespace (the chroot's /proc, /sys, /dev vanish with
+      // it) and its own pid namespace: PDEATHSIG reaches only a direct
+      // child, but mmdebstrap forks workers; when the namespace's init dies
+      // the kernel kills every process in it, so nothing outlives the build.
+      if (::unshare(CLONE_NEWNS | CLONE_NEWPID) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+        ::_exit(126);
+      pid_t init = ::fork();
+      if (init < 0) ::_exit(126);
+      if (init > 0) {
+        // The middle process only relays the tool's exit status.
+        int st = 0;
+        while (::waitpid(init, &st, 0) < 0 && errno == EINTR) {
+        }
+        ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+      }
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      // A /proc of the new pid namespace, in the private mount namespace.
+      if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) ::_exit(126);
     }
     if (!run.cwd.empty() && ::chdir(run.cwd.c_str()) != 0) ::_exit(125);
     ::dup2(null_fd, 0);
