@@ -37,7 +37,7 @@ struct ServeOptions {
   std::string chromium_path = "/usr/lib/chromium/chromium";
   std::string public_url;
   std::string log_level = "info";
-  std::string root;       // host | image (default: env KINDLING_ROOT, else host)
+  std::string root;       // host | image (default: env KINDLING_ROOT, else image)
   std::string image_dir;  // image store or image directory
   int max_sessions = 16;
   int key_max_sessions = 0;
@@ -154,9 +154,9 @@ int run_serve(const ServeOptions& o) {
   std::string root = o.root;
   if (root.empty()) {
     const char* env = std::getenv("KINDLING_ROOT");
-    // host stays the default until the whole e2e suite runs from the image
-    // in CI (docs/image.md, "Sandbox from the image").
-    root = env && *env ? env : "host";
+    // The image by default: machines run what was built and checked, not
+    // whatever the host has installed. host is the development shortcut.
+    root = env && *env ? env : "image";
   }
   if (root != "host" && root != "image") {
     std::cerr << "error: --root (or KINDLING_ROOT) must be host or image, got '" << root << "'\n";
@@ -293,7 +293,7 @@ void add_serve_command(CLI::App& app, std::shared_ptr<int> exit_code) {
   serve->add_option("--agent", o->agent_path, "Path of kindling-agent (env KINDLING_AGENT)");
   serve->add_option("--root", o->root,
                     "Machines' system root: image (the guest image, mounted read-only) or host (the host's /usr; "
-                    "development). Env KINDLING_ROOT; default host")
+                    "development). Env KINDLING_ROOT; default image")
       ->check(CLI::IsMember({"host", "image"}));
   serve->add_option("--image", o->image_dir,
                     "Image store or image directory for --root image (env KINDLING_IMAGE_DIR, default "
