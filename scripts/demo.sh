@@ -8,6 +8,12 @@ if [ "$(id -u)" != 0 ]; then echo "run as root (the sandbox needs namespaces and
 
 bash scripts/install-deps.sh
 bash scripts/build.sh
+# Machines run from the guest image by default (docs/image.md): build it, or
+# find it cached (unchanged inputs: a second). KINDLING_ROOT=host skips it.
+if [ "${KINDLING_ROOT:-image}" = image ]; then
+  echo "== guest image (kindling image build, cached)"
+  ./build/src/cli/kindling image build
+fi
 
 port="${KINDLING_DEMO_PORT:-8600}"
 data_dir="$(mktemp -d /tmp/kindling-demo.XXXXXX)"

@@ -12,6 +12,9 @@ packages=(
   clang libclang-rt-14-dev
   # run: the browser and the tools the node drives
   chromium fonts-liberation util-linux iproute2 nftables procps
+  # the guest image (kindling image build, docs/image.md): mmdebstrap for the
+  # root, mksquashfs to compress it (the initramfs is written by kindling)
+  mmdebstrap squashfs-tools
   # clients and tests
   nodejs qemu-system-x86 python3 python3.11-doc
 )

@@ -7,6 +7,12 @@ if [ "$(id -u)" != 0 ]; then echo "run as root (tests create namespaces, cgroups
 
 bash scripts/install-deps.sh
 bash scripts/build.sh
+# The guest image (docs/image.md): built once, then a cache hit while its
+# inputs (recipe, Debian candidate versions, agent, init) stay the same. The
+# build prints each step's time and the image size; ctest's image.build is
+# then a cache hit, and image.check and every e2e test run from it.
+echo "== guest image (kindling image build)"
+time ./build/src/cli/kindling image build
 # Sanitizers and fuzzing first; KINDLING_SKIP_HARDENING=1 skips them for a
 # quick run, and they are skipped when ctest arguments select tests.
 if [ "${KINDLING_SKIP_HARDENING:-0}" != 1 ] && [ $# -eq 0 ]; then

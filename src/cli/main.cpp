@@ -1,10 +1,12 @@
-// The kindling command: `serve` runs the platform; `session ...` talks to it.
+// The kindling command: `serve` runs the platform; `session ...` talks to it;
+// `image ...` builds and checks the guest image.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 #include <memory>
 #include <string>
 
+#include "cli/image_commands.hpp"
 #include "cli/serve.hpp"
 #include "cli/session_commands.hpp"
 
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
   auto exit_code = std::make_shared<int>(0);
   kindling::cli::add_serve_command(app, exit_code);
   kindling::cli::add_session_commands(app, exit_code);
+  kindling::cli::add_image_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ExtrasError&) {

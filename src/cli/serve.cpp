@@ -9,14 +9,17 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <iostream>
 
+#include "cli/image_root.hpp"
 #include "common/log.hpp"
 #include "common/secrets.hpp"
 #include "control/api_keys.hpp"
 #include "control/session_manager.hpp"
 #include "control/session_store.hpp"
 #include "gateway/gateway.hpp"
+#include "image/image_build.hpp"
 #include "node/machine_reaper.hpp"
 #include "node/sandbox/sandbox_backend.hpp"
 #include "node/standby_pool.hpp"
@@ -34,6 +37,8 @@ struct ServeOptions {
   std::string chromium_path = "/usr/lib/chromium/chromium";
   std::string public_url;
   std::string log_level = "info";
+  std::string root;       // host | image (default: env KINDLING_ROOT, else image)
+  std::string image_dir;  // image store or image directory
   int max_sessions = 16;
   int key_max_sessions = 0;
   double key_create_rate = 0;
@@ -96,19 +101,6 @@ Result<std::optional<node::EgressConfig>> egress_config(const ServeOptions& o, c
   return std::optional<node::EgressConfig>(std::move(c));
 }
 
-// The agent ships next to the kindling binary (installed) or in the build
-// tree's src/agent (developer build).
-std::string find_agent(const std::string& configured) {
-  if (!configured.empty()) return configured;
-  if (const char* env = std::getenv("KINDLING_AGENT"); env && *env) return env;
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return {};
-  for (auto candidate : {self.parent_path() / "kindling-agent", self.parent_path() / ".." / "agent" / "kindling-agent"})
-    if (fs::exists(candidate, ec)) return fs::weakly_canonical(candidate, ec).string();
-  return {};
-}
-
 Result<std::pair<std::string, unsigned short>> parse_listen(const std::string& listen) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0) return make_error("--listen must be ADDR:PORT, got '" + listen + "'");
@@ -168,7 +160,35 @@ int run_serve(const ServeOptions& o) {
   }
 
   node::SandboxConfig sandbox;
-  sandbox.agent_path = find_agent(o.agent_path);
+  std::string root = o.root;
+  if (root.empty()) {
+    const char* env = std::getenv("KINDLING_ROOT");
+    // The image by default: machines run what was built and checked, not
+    // whatever the host has installed. host is the development shortcut.
+    root = env && *env ? env : "image";
+  }
+  if (root != "host" && root != "image") {
+    std::cerr << "error: --root (or KINDLING_ROOT) must be host or image, got '" << root << "'\n";
+    return 2;
+  }
+  // Image mode: the image is mounted once, read-only, for every machine of
+  // this server, and unmounted when `mounted` goes out of scope at the end.
+  std::optional<MountedImage> mounted;
+  if (root == "image") {
+    std::string dir = o.image_dir.empty() ? image::default_store_dir() : o.image_dir;
+    auto m = mount_verified_image(dir, data_dir + "/image");
+    if (!m) {
+      std::cerr << "error: cannot use the guest image: " << m.error().message
+                << "; or run with --root host to use the host's /usr\n";
+      return 2;
+    }
+    mounted = std::move(m).value();
+    use_image_root(sandbox, mounted->mount->path());
+    // --agent still wins: a developer's agent bound over the image's one.
+    if (!o.agent_path.empty()) sandbox.agent_path = o.agent_path;
+  } else {
+    sandbox.agent_path = find_agent(o.agent_path);
+  }
   if (sandbox.agent_path.empty()) {
     std::cerr << "error: kindling-agent not found next to this binary; pass --agent PATH or set KINDLING_AGENT\n";
     return 2;
@@ -247,6 +267,11 @@ int run_serve(const ServeOptions& o) {
               << ", " << sandbox.network->allow.size() << " allow rules\n";
   else
     std::cout << "  network:   none (loopback only)\n";
+  if (mounted)
+    std::cout << "  root:      image " << mounted->dir << " (Chromium " << mounted->manifest.chromium_version
+              << ", mounted at " << mounted->mount->path() << ")\n";
+  else
+    std::cout << "  root:      host directories (/usr, /lib, /etc...)\n";
   if (pool)
     std::cout << "  pool:      " << pool->config().min_size << ".." << pool->config().max_size << " standby browsers\n";
   else
@@ -262,6 +287,9 @@ int run_serve(const ServeOptions& o) {
     sessions.shutdown([&io] { io.stop(); });
   });
   io.run();
+  if (mounted) {
+    if (auto st = mounted->mount->unmount(); !st) spdlog::warn("{}", st.error().message);
+  }
   spdlog::info("stopped");
   return 0;
 }
@@ -274,6 +302,13 @@ void add_serve_command(CLI::App& app, std::shared_ptr<int> exit_code) {
   serve->add_option("--listen", o->listen, "Address and port of the API and CDP gateway")->capture_default_str();
   serve->add_option("--data-dir", o->data_dir, "State directory (env KINDLING_DATA_DIR, default /var/lib/kindling)");
   serve->add_option("--agent", o->agent_path, "Path of kindling-agent (env KINDLING_AGENT)");
+  serve->add_option("--root", o->root,
+                    "Machines' system root: image (the guest image, mounted read-only) or host (the host's /usr; "
+                    "development). Env KINDLING_ROOT; default image")
+      ->check(CLI::IsMember({"host", "image"}));
+  serve->add_option("--image", o->image_dir,
+                    "Image store or image directory for --root image (env KINDLING_IMAGE_DIR, default "
+                    "/var/lib/kindling/images)");
   serve->add_option("--chromium", o->chromium_path, "Chromium binary inside the machine")->capture_default_str();
   serve->add_option("--public-url", o->public_url, "Base URL handed to clients (default: from the Host header)");
   serve->add_option("--max-sessions", o->max_sessions, "Live sessions this host accepts")

@@ -78,14 +78,17 @@ Result<MachineRoot> MachineRoot::plan(const SandboxConfig& config, const std::st
 
   for (const auto& path : config.readonly_binds) {
     if (path.empty() || path[0] != '/' || path == "/") return make_error("invalid read-only bind '" + path + "'");
-    KINDLING_TRY(added, root.add_host_entry(path, path));
+    KINDLING_TRY(added, root.add_host_entry(config.system_root + path, path));
     (void)added;
   }
   root.mkdirs("/etc");
   for (const auto& entry : config.etc_entries) {
     if (entry.empty() || entry.find("..") != std::string::npos) return make_error("invalid /etc entry '" + entry + "'");
-    std::string source = "/etc/" + entry;
-    if (entry == "resolv.conf" && !config.resolv_conf.empty()) source = config.resolv_conf;
+    // resolv.conf describes the host's network, not the system: it comes
+    // from the host (or the backend's own for a NAT slot) even when the rest
+    // of /etc comes from the image.
+    std::string source = config.system_root + "/etc/" + entry;
+    if (entry == "resolv.conf") source = config.resolv_conf.empty() ? "/etc/resolv.conf" : config.resolv_conf;
     KINDLING_TRY(added, root.add_host_entry(source, "/etc/" + entry));
     (void)added;
   }

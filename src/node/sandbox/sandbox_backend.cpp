@@ -118,6 +118,10 @@ Result<std::unique_ptr<SandboxBackend>> SandboxBackend::create(SandboxConfig con
     return make_error("uid range base/slots out of bounds");
   }
   std::error_code ec;
+  if (!config.system_root.empty() &&
+      (config.system_root[0] != '/' || config.system_root.back() == '/' || !fs::is_directory(config.system_root + "/usr", ec))) {
+    return make_error("system root '" + config.system_root + "' must be an absolute path to a directory with /usr");
+  }
   fs::create_directories(fs::path(config.state_dir) / kNewRootDir, ec);
   if (ec) return make_error("cannot create state dir " + config.state_dir + ": " + ec.message());
   std::unique_ptr<NetworkSlots> network;

@@ -21,11 +21,16 @@ struct SandboxConfig {
   // bound at /run/kindling inside, so the agent's socket shows up at
   // <state_dir>/<id>/agent.sock.
   std::string state_dir = "/var/lib/kindling/machines";
-  // Host directories (or files) bound read-only at the same path inside.
-  // Missing ones are skipped; symlinks (merged /usr) are recreated as links.
+  // Where the machine's system directories come from: empty for the host's
+  // own (development), or the directory where the guest image is mounted
+  // (docs/image.md); readonly_binds and etc_entries are then read below it.
+  std::string system_root;
+  // Directories (or files) of the system root bound read-only at the same
+  // path inside. Missing ones are skipped; symlinks (merged /usr) are
+  // recreated as links.
   std::vector<std::string> readonly_binds = {"/usr", "/lib", "/lib64", "/bin", "/sbin"};
-  // Parts of the host's /etc bound read-only under /etc inside: what glibc,
-  // fontconfig, TLS and Chromium read. Missing ones are skipped.
+  // Parts of the system root's /etc bound read-only under /etc inside: what
+  // glibc, fontconfig, TLS and Chromium read. Missing ones are skipped.
   std::vector<std::string> etc_entries = {
       "passwd", "group", "nsswitch.conf", "hosts", "host.conf", "resolv.conf",
       "localtime", "timezone", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
