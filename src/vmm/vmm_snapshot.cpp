@@ -57,8 +57,8 @@ Status Vmm::snapshot_load(const SnapshotLoadConfig& c) {
     return make_error(fmt::format("The snapshot was taken on another CPU ({}); this host is {}. Restoring it here is refused.",
                                   describe(state.machine.cpu), describe(here)));
   }
-  // The snapshot has no virtio devices (they are refused at create), so an
-  // override can only name something that is not there.
+  // Snapshots carry rng and block devices only (net and vsock are refused at
+  // create), so an override can only name something that is not there.
   if (!c.network_overrides.empty()) {
     return make_error(fmt::format("The network override for `{}` names an interface the snapshot does not have.", c.network_overrides.front().first));
   }
