@@ -431,6 +431,20 @@ TEST_F(SnapshotTest, VmWithAVsockDeviceIsRefusedNotHalfSaved) {
   EXPECT_NE(::access(snap_.c_str(), F_OK), 0) << "a refused snapshot left a file behind";
 }
 
+TEST_F(SnapshotTest, VmWithARateLimitedDeviceIsRefusedNotUnlimitedOnRestore) {
+  Vm vm(dir_, "limited");
+  ASSERT_EQ(vm.put("/boot-source", {{"kernel_image_path", guest_path("counter")}}).status, 204);
+  ASSERT_EQ(vm.put("/machine-config", {{"vcpu_count", 1}, {"mem_size_mib", 32}}).status, 204);
+  HttpReply e = vm.put("/entropy", {{"rate_limiter", {{"bandwidth", {{"size", 4096}, {"refill_time", 100}}}}}});
+  ASSERT_EQ(e.status, 204) << e.body;
+  ASSERT_EQ(vm.put("/actions", {{"action_type", "InstanceStart"}}).status, 204);
+  ASSERT_EQ(vm.patch("/vm", {{"state", "Paused"}}).status, 204);
+  HttpReply r = vm.put("/snapshot/create", {{"snapshot_path", snap_}, {"mem_file_path", mem_}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault_of(r).find("has a rate limiter"), std::string::npos) << fault_of(r);
+  EXPECT_NE(::access(snap_.c_str(), F_OK), 0);
+}
+
 struct VsnapRound {
   uint64_t round = 0;
   bool rng = false, blk = false, marker = false;
@@ -450,7 +464,16 @@ std::vector<VsnapRound> vsnap_rounds(const std::string& serial) {
 // restored guest must go on from the round it stopped at with both devices
 // answering on the same rings: a device that came back unactivated, or with
 // its ring positions lost, makes the guest's transfers time out (0s).
-TEST_F(SnapshotTest, RngAndBlockDevicesKeepServingTheSameQueuesAfterRestore) {
+class VirtioSnapshotTest : public SnapshotTest {
+ protected:
+  void devices_keep_serving(const std::string& backend);
+};
+
+TEST_F(VirtioSnapshotTest, RngAndBlockDevicesKeepServingTheSameQueuesAfterFileRestore) { devices_keep_serving("File"); }
+TEST_F(VirtioSnapshotTest, RngAndBlockDevicesKeepServingTheSameQueuesAfterUffdRestore) { devices_keep_serving("Uffd"); }
+
+void VirtioSnapshotTest::devices_keep_serving(const std::string& backend) {
+  SCOPED_TRACE(backend);
   const std::string disk = dir_.file("disk.img");
   write_file(disk, std::string(1 << 20, '\0'));
   uint64_t last = 0;
@@ -478,7 +501,7 @@ TEST_F(SnapshotTest, RngAndBlockDevicesKeepServingTheSameQueuesAfterRestore) {
   EXPECT_NE(before.substr(512, 512), std::string(512, '\0'));
 
   Vm vm(dir_, "restored");
-  HttpReply r = vm.load(snap_, mem_, "File", true);
+  HttpReply r = vm.load(snap_, mem_, backend, true);
   ASSERT_EQ(r.status, 204) << r.body << vm.proc.stderr_text();
   ASSERT_TRUE(eventually([&] { auto k = vsnap_rounds(vm.serial()); return !k.empty() && k.back().round > last + 3; }, 60s))
       << vm.serial() << vm.proc.stderr_text();
