@@ -32,24 +32,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<uint8_t> bytes(data, data + size);
   if (size >= 1 && (data[0] & 3) == 2) {
     // The device records: a valid file with the input, split into up to
-    // three virtio records, appended; the record count and CRCs fixed up.
+    // three virtio records, appended; the record count and CRCs fixed up
+    // (seeds in fuzz_corpus/snapshot: an rng and a block record).
     // Reaching read_virtio through a random whole file would need ~6 KiB of
     // valid vCPU record first.
     static const std::vector<uint8_t> base = base_file();
     bytes = base;
     uint32_t records = 0;
     std::memcpy(&records, bytes.data() + 32, 4);
+    // Input after the mode byte: up to three {u16 length, payload} pieces.
     size_t pos = 1;
-    for (int r = 0; r < 3 && pos <= size; ++r) {
-      size_t len = size - pos;
-      if (r < 2 && pos < size) len = std::min<size_t>(len, data[pos] * 4u + 1);
+    for (int r = 0; r < 3 && size - pos >= 2; ++r) {
+      uint16_t want = 0;
+      std::memcpy(&want, data + pos, 2);
+      pos += 2;
+      const size_t len = std::min<size_t>(want, size - pos);
       uint32_t tag = 5, len32 = static_cast<uint32_t>(len);
       bytes.insert(bytes.end(), reinterpret_cast<uint8_t*>(&tag), reinterpret_cast<uint8_t*>(&tag) + 4);
       bytes.insert(bytes.end(), reinterpret_cast<uint8_t*>(&len32), reinterpret_cast<uint8_t*>(&len32) + 4);
       bytes.insert(bytes.end(), data + pos, data + pos + len);
       ++records;
       pos += len;
-      if (pos >= size) break;
     }
     uint64_t body_len = bytes.size() - 40;
     std::memcpy(bytes.data() + 16, &body_len, 8);
