@@ -505,6 +505,14 @@ void VirtioSnapshotTest::devices_keep_serving(const std::string& backend) {
   ASSERT_EQ(r.status, 204) << r.body << vm.proc.stderr_text();
   ASSERT_TRUE(eventually([&] { auto k = vsnap_rounds(vm.serial()); return !k.empty() && k.back().round > last + 3; }, 60s))
       << vm.serial() << vm.proc.stderr_text();
+  {
+    auto cfg = json::parse(vm.api.request("GET", "/vm/config", "").body, nullptr, false);
+    ASSERT_TRUE(cfg.is_object());
+    ASSERT_EQ(cfg["drives"].size(), 1u) << cfg.dump();
+    EXPECT_EQ(cfg["drives"][0]["drive_id"], "scratch");
+    EXPECT_EQ(cfg["drives"][0]["path_on_host"], disk);
+    EXPECT_TRUE(cfg.contains("entropy") && !cfg["entropy"].is_null()) << cfg.dump();
+  }
   auto rounds = vsnap_rounds(vm.serial());
   EXPECT_EQ(rounds.front().round, last + 1) << "the guest did not continue where it stopped\n" << vm.serial();
   EXPECT_EQ(vm.serial().find("KT BEGIN"), std::string::npos) << "the guest booted again";
