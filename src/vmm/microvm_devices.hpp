@@ -16,6 +16,7 @@
 #include "vmm/devices/rate_limiter.hpp"
 #include "vmm/devices/virtio_mmio/mmio_transport.hpp"
 #include "vmm/kvm/kvm.hpp"
+#include "vmm/snapshot/snapshot_format.hpp"
 #include "vmm/vmm_config.hpp"
 
 namespace kindling::vmm {
@@ -30,6 +31,11 @@ struct VirtioSlot {
   UniqueFd irq_event;
   std::vector<UniqueFd> queue_events;
   bool ioeventfd = false;
+  // Block only: what the device was opened from (a snapshot records it).
+  std::string block_path;
+  std::string block_id;
+  bool block_read_only = false;
+  bool block_flush = false;
 };
 
 class VirtioDevices {
@@ -45,6 +51,13 @@ class VirtioDevices {
   std::string cmdline_entries() const;
   // Binds every device to the VM: to be called once guest memory exists.
   Status attach(KvmVm& vm, const GuestMemory& memory, DeviceBus& mmio_bus, bool use_ioeventfd);
+  // Snapshots. save() refuses devices whose state it cannot carry (net,
+  // vsock). from_snapshot() opens the same devices from the saved config, in
+  // the saved order; restore() runs after attach() and puts transports and
+  // queues back as they were.
+  Status save(std::vector<VirtioSavedState>& out) const;
+  static Result<VirtioDevices> from_snapshot(const std::vector<VirtioSavedState>& saved);
+  Status restore(const std::vector<VirtioSavedState>& saved);
   void start(std::function<void()> thread_setup);
   void stop();
   bool empty() const { return slots_.empty(); }

@@ -41,10 +41,10 @@ Status write_all(int fd, const uint8_t* p, size_t n, uint64_t offset) {
 
 Result<SnapshotState> MicroVm::capture_state() const {
   if (!paused_) return make_error("The microVM must be paused (PATCH /vm {\"state\": \"Paused\"}) before a snapshot is taken.");
-  // Virtio transport, queue and backend state (open vsock connections, taps)
-  // is not saved yet, and a VM restored without it would find its devices gone.
-  if (!virtio_.empty()) return make_error("Snapshots of a microVM with virtio devices are not supported yet (only serial and i8042 state is saved).");
   SnapshotState s;
+  // Virtio transports, queues and device config (rng, block). Net and vsock
+  // (taps, open connections) are refused here, before anything is written.
+  if (auto st = virtio_.save(s.virtio); !st) return st.error();
   s.machine.vcpu_count = vcpu_count_;
   s.machine.mem_bytes = memory_->size();
   s.machine.huge_pages = huge_pages_;
@@ -149,6 +149,14 @@ Result<std::unique_ptr<MicroVm>> MicroVm::restore(const SnapshotState& state, Re
   if (auto s = restore_vm_state(vm->vm_->fd(), state.vm); !s) return make_error("Cannot restore the VM state: " + s.error().message);
   if (auto s = vm->attach_legacy_devices(serial_out_fd); !s) return s.error();
   vm->serial_->restore_state(state.serial);
+  {
+    KINDLING_TRY(virtio, VirtioDevices::from_snapshot(state.virtio));
+    vm->virtio_ = std::move(virtio);
+  }
+  // irqfds and ioeventfds registered afresh on this VM, then the saved
+  // transport and queue state on top: the guest's driver carries on.
+  if (auto s = vm->virtio_.attach(*vm->vm_, *vm->memory_, vm->mmio_bus_, vm->hooks_.use_ioeventfd); !s) return s.error();
+  if (auto s = vm->virtio_.restore(state.virtio); !s) return s.error();
   for (uint32_t i = 0; i < state.machine.vcpu_count; ++i) {
     KINDLING_TRY(vcpu, Vcpu::create(*vm->kvm_, *vm->vm_, i));
     if (auto s = restore_vcpu_state(vcpu->fd(), state.vcpus[i]); !s) {

@@ -57,8 +57,8 @@ Status Vmm::snapshot_load(const SnapshotLoadConfig& c) {
     return make_error(fmt::format("The snapshot was taken on another CPU ({}); this host is {}. Restoring it here is refused.",
                                   describe(state.machine.cpu), describe(here)));
   }
-  // The snapshot has no virtio devices (they are refused at create), so an
-  // override can only name something that is not there.
+  // Snapshots carry rng and block devices only (net and vsock are refused at
+  // create), so an override can only name something that is not there.
   if (!c.network_overrides.empty()) {
     return make_error(fmt::format("The network override for `{}` names an interface the snapshot does not have.", c.network_overrides.front().first));
   }
@@ -88,6 +88,20 @@ Status Vmm::snapshot_load(const SnapshotLoadConfig& c) {
   resources_.machine.vcpu_count = state.machine.vcpu_count;
   resources_.machine.mem_size_mib = state.machine.mem_bytes >> 20;
   resources_.machine.huge_pages = state.machine.huge_pages ? "2M" : "None";
+  // GET /vm/config shows the restored devices (root-device flag and
+  // partuuid are boot-time settings a snapshot does not carry).
+  for (const VirtioSavedState& d : state.virtio) {
+    if (d.device_type == kVirtioBlock) {
+      DriveConfig drive;
+      drive.drive_id = d.name.substr(std::string("block:").size());
+      drive.path_on_host = d.block_path;
+      drive.is_read_only = d.block_read_only;
+      drive.cache_type = d.block_flush ? "Writeback" : "Unsafe";
+      resources_.drives.push_back(std::move(drive));
+    } else if (d.device_type == kVirtioEntropy) {
+      resources_.entropy = EntropyConfig{};
+    }
+  }
   vm_->start(!c.resume_vm);
   opts_.metrics->snapshot_load_to_running_us.store(monotonic_us() - t0);
   log_info("snapshot loaded from {} in {} us ({})", c.snapshot_path, monotonic_us() - t0, c.resume_vm ? "running" : "paused");

@@ -22,7 +22,15 @@ class RecordingDevice : public VirtioDevice {
   }
   void queue_notify(uint16_t q) override { notified.push_back(q); }
   void reset() override { ++resets; }
+  SavedDevice save_device() const override { return {{{5, 4, 3}}, false}; }
+  Status restore_device(VirtioActivation a, const SavedDevice& saved) override {
+    activated_features = a.acked_features;
+    queues = a.queues;
+    restored = saved;
+    return ok_status();
+  }
 
+  SavedDevice restored;
   uint64_t activated_features = 0;
   std::vector<VirtqueueConfig> queues;
   std::vector<uint16_t> notified;
@@ -87,6 +95,68 @@ TEST_F(MmioTransportTest, DriverInitialisationActivatesTheDevice) {
   wr(0x070, 0);  // reset
   EXPECT_EQ(dev->resets, 1);
   EXPECT_EQ(rd(0x070), 0u);
+}
+
+TEST_F(MmioTransportTest, SavedStateRestoresOntoAFreshTransportWithoutAReset) {
+  wr(0x070, 1 | 2);
+  wr(0x024, 1);
+  wr(0x020, 1);
+  wr(0x070, 1 | 2 | 8);
+  wr(0x038, 64);
+  wr(0x080, 0x1000);
+  wr(0x090, 0x2000);
+  wr(0x0a0, 0x3000);
+  wr(0x044, 1);
+  wr(0x070, 1 | 2 | 8 | 4);
+  wr(0x014, 1);
+  t.signal_used_buffer();
+  VirtioSavedState saved;
+  t.save_state(saved);
+  EXPECT_TRUE(saved.activated);
+  EXPECT_EQ(saved.status, 0xfu);
+  EXPECT_EQ(saved.driver_features, kVirtioFVersion1);
+  EXPECT_EQ(saved.interrupt_status, 1u);
+  EXPECT_EQ(saved.device_features_sel, 1u);
+  ASSERT_EQ(saved.queues.size(), 1u);
+  EXPECT_EQ(saved.queues[0].size, 64);
+  EXPECT_EQ(saved.queues[0].used_ring, 0x3000u);
+  EXPECT_EQ(saved.queues[0].next_avail, 5);
+  EXPECT_EQ(saved.queues[0].signalled_used, 3);
+
+  auto dev2 = std::make_shared<RecordingDevice>();
+  MmioTransport t2{dev2, [] {}};
+  ASSERT_TRUE(t2.restore_state(saved).ok());
+  EXPECT_EQ(dev2->resets, 0);
+  ASSERT_EQ(dev2->queues.size(), 1u);
+  EXPECT_EQ(dev2->queues[0].size, 64);
+  EXPECT_EQ(dev2->queues[0].avail_ring, 0x2000u);
+  EXPECT_TRUE(dev2->queues[0].ready);
+  ASSERT_EQ(dev2->restored.queues.size(), 1u);
+  EXPECT_EQ(dev2->restored.queues[0].next_avail, 5);
+  EXPECT_EQ(dev2->restored.queues[0].next_used, 4);
+  EXPECT_EQ(dev2->activated_features, kVirtioFVersion1);
+  uint8_t b[4];
+  t2.read(0x070, b);
+  EXPECT_EQ(b[0], 0xf);
+  t2.read(0x060, b);
+  EXPECT_EQ(b[0], 1);
+  t2.read(0x010, b);  // device features select 1 survived: bit 32 reads as bit 0
+  EXPECT_EQ(b[0], 1);
+  uint32_t zero = 0;
+  std::memcpy(b, &zero, 4);
+  t2.write(0x050, b);  // notify reaches the restored, active device
+  EXPECT_EQ(dev2->notified, std::vector<uint16_t>{0});
+
+  // Another device type, another queue layout, features never offered: refused.
+  VirtioSavedState other = saved;
+  other.device_type = 2;
+  EXPECT_FALSE(MmioTransport(std::make_shared<RecordingDevice>(), [] {}).restore_state(other).ok());
+  other = saved;
+  other.queues[0].max_size = 128;
+  EXPECT_FALSE(MmioTransport(std::make_shared<RecordingDevice>(), [] {}).restore_state(other).ok());
+  other = saved;
+  other.driver_features |= 1ull << 40;
+  EXPECT_FALSE(MmioTransport(std::make_shared<RecordingDevice>(), [] {}).restore_state(other).ok());
 }
 
 TEST_F(MmioTransportTest, RefusesBadQueueSizesAndUnofferedFeatures) {

@@ -417,17 +417,144 @@ TEST_F(SnapshotTest, LoadRequestsAreValidated) {
   EXPECT_NE(fault({{"snapshot_path", snap_}, {"mem_backend", {{"backend_type", "File"}, {"backend_path", mem_}}}}).find("after configuring"), std::string::npos);
 }
 
-TEST_F(SnapshotTest, VmWithVirtioDevicesIsRefusedNotHalfSaved) {
+TEST_F(SnapshotTest, VmWithAVsockDeviceIsRefusedNotHalfSaved) {
   Vm vm(dir_, "virtio");
   ASSERT_EQ(vm.put("/boot-source", {{"kernel_image_path", guest_path("counter")}}).status, 204);
   ASSERT_EQ(vm.put("/machine-config", {{"vcpu_count", 1}, {"mem_size_mib", 32}}).status, 204);
   ASSERT_EQ(vm.put("/entropy", json::object()).status, 204);
+  ASSERT_EQ(vm.put("/vsock", {{"guest_cid", 7}, {"uds_path", dir_.file("v.sock")}}).status, 204);
   ASSERT_EQ(vm.put("/actions", {{"action_type", "InstanceStart"}}).status, 204);
   ASSERT_EQ(vm.patch("/vm", {{"state", "Paused"}}).status, 204);
   HttpReply r = vm.put("/snapshot/create", {{"snapshot_path", snap_}, {"mem_file_path", mem_}});
   EXPECT_EQ(r.status, 400);
-  EXPECT_NE(fault_of(r).find("virtio devices are not supported"), std::string::npos) << fault_of(r);
+  EXPECT_NE(fault_of(r).find("virtio vsock device are not supported"), std::string::npos) << fault_of(r);
   EXPECT_NE(::access(snap_.c_str(), F_OK), 0) << "a refused snapshot left a file behind";
+}
+
+TEST_F(SnapshotTest, VmWithARateLimitedDeviceIsRefusedNotUnlimitedOnRestore) {
+  Vm vm(dir_, "limited");
+  ASSERT_EQ(vm.put("/boot-source", {{"kernel_image_path", guest_path("counter")}}).status, 204);
+  ASSERT_EQ(vm.put("/machine-config", {{"vcpu_count", 1}, {"mem_size_mib", 32}}).status, 204);
+  HttpReply e = vm.put("/entropy", {{"rate_limiter", {{"bandwidth", {{"size", 4096}, {"refill_time", 100}}}}}});
+  ASSERT_EQ(e.status, 204) << e.body;
+  ASSERT_EQ(vm.put("/actions", {{"action_type", "InstanceStart"}}).status, 204);
+  ASSERT_EQ(vm.patch("/vm", {{"state", "Paused"}}).status, 204);
+  HttpReply r = vm.put("/snapshot/create", {{"snapshot_path", snap_}, {"mem_file_path", mem_}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault_of(r).find("has a rate limiter"), std::string::npos) << fault_of(r);
+  EXPECT_NE(::access(snap_.c_str(), F_OK), 0);
+}
+
+struct VsnapRound {
+  uint64_t round = 0;
+  bool rng = false, blk = false, marker = false;
+};
+
+std::vector<VsnapRound> vsnap_rounds(const std::string& serial) {
+  static const std::regex line(R"(KT VSNAP (\d+) rng (\d) blk (\d) marker (\d))");
+  std::vector<VsnapRound> out;
+  for (auto it = std::sregex_iterator(serial.begin(), serial.end(), line); it != std::sregex_iterator(); ++it) {
+    out.push_back({std::stoull((*it)[1]), (*it)[2] == "1", (*it)[3] == "1", (*it)[4] == "1"});
+  }
+  return out;
+}
+
+// The guest brings up virtio-rng and virtio-block once, writes a marker
+// sector, and uses both queues every round without ever resetting them. A
+// restored guest must go on from the round it stopped at with both devices
+// answering on the same rings: a device that came back unactivated, or with
+// its ring positions lost, makes the guest's transfers time out (0s).
+class VirtioSnapshotTest : public SnapshotTest {
+ protected:
+  void devices_keep_serving(const std::string& backend);
+};
+
+TEST_F(VirtioSnapshotTest, RngAndBlockDevicesKeepServingTheSameQueuesAfterFileRestore) { devices_keep_serving("File"); }
+TEST_F(VirtioSnapshotTest, RngAndBlockDevicesKeepServingTheSameQueuesAfterUffdRestore) { devices_keep_serving("Uffd"); }
+
+void VirtioSnapshotTest::devices_keep_serving(const std::string& backend) {
+  SCOPED_TRACE(backend);
+  const std::string disk = dir_.file("disk.img");
+  write_file(disk, std::string(1 << 20, '\0'));
+  uint64_t last = 0;
+  {
+    Vm vm(dir_, "source");
+    ASSERT_EQ(vm.put("/boot-source", {{"kernel_image_path", guest_path("virtio_snapshot")}}).status, 204);
+    ASSERT_EQ(vm.put("/machine-config", {{"vcpu_count", 1}, {"mem_size_mib", 32}}).status, 204);
+    ASSERT_EQ(vm.put("/entropy", json::object()).status, 204);
+    ASSERT_EQ(vm.put("/drives/scratch", {{"drive_id", "scratch"}, {"path_on_host", disk}, {"is_root_device", false}, {"is_read_only", false}}).status, 204);
+    ASSERT_EQ(vm.put("/actions", {{"action_type", "InstanceStart"}}).status, 204);
+    ASSERT_TRUE(eventually([&] { return vsnap_rounds(vm.serial()).size() >= 3; }, 60s)) << vm.serial() << vm.proc.stderr_text();
+    ASSERT_EQ(vm.patch("/vm", {{"state", "Paused"}}).status, 204);
+    std::this_thread::sleep_for(100ms);
+    auto rounds = vsnap_rounds(vm.serial());
+    for (const auto& k : rounds) ASSERT_TRUE(k.rng && k.blk && k.marker) << "before the snapshot, round " << k.round << "\n" << vm.serial();
+    last = rounds.back().round;
+    HttpReply r = vm.put("/snapshot/create", {{"snapshot_path", snap_}, {"mem_file_path", mem_}});
+    ASSERT_EQ(r.status, 204) << r.body;
+    vm.proc.signal(SIGKILL);
+    vm.proc.wait(5s);
+  }
+  // The marker sector reached the file before the snapshot.
+  const std::string before = read_file(disk);
+  ASSERT_EQ(before.size(), 1u << 20);
+  EXPECT_NE(before.substr(512, 512), std::string(512, '\0'));
+
+  Vm vm(dir_, "restored");
+  HttpReply r = vm.load(snap_, mem_, backend, true);
+  ASSERT_EQ(r.status, 204) << r.body << vm.proc.stderr_text();
+  ASSERT_TRUE(eventually([&] { auto k = vsnap_rounds(vm.serial()); return !k.empty() && k.back().round > last + 3; }, 60s))
+      << vm.serial() << vm.proc.stderr_text();
+  {
+    auto cfg = json::parse(vm.api.request("GET", "/vm/config", "").body, nullptr, false);
+    ASSERT_TRUE(cfg.is_object());
+    ASSERT_EQ(cfg["drives"].size(), 1u) << cfg.dump();
+    EXPECT_EQ(cfg["drives"][0]["drive_id"], "scratch");
+    EXPECT_EQ(cfg["drives"][0]["path_on_host"], disk);
+    EXPECT_TRUE(cfg.contains("entropy") && !cfg["entropy"].is_null()) << cfg.dump();
+  }
+  auto rounds = vsnap_rounds(vm.serial());
+  EXPECT_EQ(rounds.front().round, last + 1) << "the guest did not continue where it stopped\n" << vm.serial();
+  EXPECT_EQ(vm.serial().find("KT BEGIN"), std::string::npos) << "the guest booted again";
+  for (const auto& k : rounds) {
+    EXPECT_TRUE(k.rng) << "rng failed after restore, round " << k.round << "\n" << vm.serial();
+    EXPECT_TRUE(k.blk) << "block write/read failed after restore, round " << k.round << "\n" << vm.serial();
+    EXPECT_TRUE(k.marker) << "the sector written before the snapshot did not read back, round " << k.round;
+  }
+  ASSERT_EQ(vm.patch("/vm", {{"state", "Paused"}}).status, 204);
+  // What the restored guest wrote went to the same backing file.
+  const uint64_t after = vsnap_rounds(vm.serial()).back().round;
+  const std::string now = read_file(disk);
+  EXPECT_NE(now.substr(512 * (8 + after % 64), 512), before.substr(512 * (8 + after % 64), 512))
+      << "round " << after << "'s sector did not change in the backing file";
+
+  // A snapshot of the restored VM carries the devices again.
+  const std::string snap2 = dir_.file("vm2.snap"), mem2 = dir_.file("vm2.mem");
+  r = vm.put("/snapshot/create", {{"snapshot_path", snap2}, {"mem_file_path", mem2}});
+  EXPECT_EQ(r.status, 204) << r.body;
+}
+
+TEST_F(SnapshotTest, BlockBackingFileOfAnotherSizeIsRefusedAtLoad) {
+  const std::string disk = dir_.file("disk.img");
+  write_file(disk, std::string(1 << 20, '\0'));
+  {
+    Vm vm(dir_, "source");
+    ASSERT_EQ(vm.put("/boot-source", {{"kernel_image_path", guest_path("virtio_snapshot")}}).status, 204);
+    ASSERT_EQ(vm.put("/machine-config", {{"vcpu_count", 1}, {"mem_size_mib", 32}}).status, 204);
+    ASSERT_EQ(vm.put("/entropy", json::object()).status, 204);
+    ASSERT_EQ(vm.put("/drives/scratch", {{"drive_id", "scratch"}, {"path_on_host", disk}, {"is_root_device", false}, {"is_read_only", false}}).status, 204);
+    ASSERT_EQ(vm.put("/actions", {{"action_type", "InstanceStart"}}).status, 204);
+    ASSERT_TRUE(eventually([&] { return !vsnap_rounds(vm.serial()).empty(); }, 60s)) << vm.serial();
+    ASSERT_EQ(vm.patch("/vm", {{"state", "Paused"}}).status, 204);
+    ASSERT_EQ(vm.put("/snapshot/create", {{"snapshot_path", snap_}, {"mem_file_path", mem_}}).status, 204);
+    vm.proc.signal(SIGKILL);
+    vm.proc.wait(5s);
+  }
+  write_file(disk, std::string(2 << 20, '\0'));
+  Vm vm(dir_, "restored");
+  HttpReply r = vm.load(snap_, mem_, "File", true);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(fault_of(r).find("knows it as 1048576"), std::string::npos) << fault_of(r);
 }
 
 }  // namespace

@@ -13,8 +13,11 @@ namespace {
 
 constexpr char kMagic[8] = {'K', 'N', 'D', 'L', 'S', 'N', 'A', 'P'};
 constexpr uint32_t kHeaderSize = 40;
-constexpr uint32_t kTagMachine = 1, kTagVm = 2, kTagSerial = 3, kTagVcpu = 4;
+constexpr uint32_t kTagMachine = 1, kTagVm = 2, kTagSerial = 3, kTagVcpu = 4, kTagVirtio = 5;
+constexpr uint32_t kVirtioActivated = 1, kVirtioNeedsReset = 2, kVirtioDeviceFailed = 4, kVirtioBlockRo = 8, kVirtioBlockFlush = 16;
+constexpr uint32_t kTypeBlock = 2, kTypeEntropy = 4;
 constexpr uint32_t kVcpuHasXsave = 1, kVcpuHasXcrs = 2;
+constexpr uint16_t kVirtqMaxSizeForSnapshot = 32768;
 constexpr uint64_t kMaxMemBytes = 1048576ull << 20;  // the API's mem_size_mib limit
 
 // x86-64 only, so raw little-endian struct bytes are the encoding; sizes are
@@ -37,6 +40,10 @@ class Writer {
   void array(const std::vector<T>& v) {
     pod(static_cast<uint32_t>(v.size()));
     for (const T& e : v) pod(e);
+  }
+  void str(const std::string& v) {
+    pod(static_cast<uint32_t>(v.size()));
+    out_.insert(out_.end(), v.begin(), v.end());
   }
   std::vector<uint8_t>& bytes() { return out_; }
 
@@ -62,6 +69,13 @@ class Reader {
     if (!pod(n) || n > max || (in_.size() - pos_) / sizeof(T) < n) return false;
     v.resize(n);
     for (T& e : v) pod(e);
+    return true;
+  }
+  bool str(std::string& v, uint32_t max) {
+    uint32_t n = 0;
+    if (!pod(n) || n > max || in_.size() - pos_ < n) return false;
+    v.assign(reinterpret_cast<const char*>(in_.data() + pos_), n);
+    pos_ += n;
     return true;
   }
   bool done() const { return pos_ == in_.size(); }
@@ -113,6 +127,80 @@ Result<VcpuState> read_vcpu(Reader& r, uint32_t expected_index) {
   if (!ok) return corrupt(fmt::format("vCPU {}'s record has the wrong size or too many MSR/CPUID entries", index));
   if (v.has_xcrs && v.xcrs.nr_xcrs > KVM_MAX_XCRS) return corrupt(fmt::format("vCPU {} has {} XCRs", index, v.xcrs.nr_xcrs));
   return v;
+}
+
+void put_virtio(Writer& p, const VirtioSavedState& d) {
+  p.pod(d.device_type);
+  p.str(d.name);
+  p.pod(uint32_t{(d.activated ? kVirtioActivated : 0u) | (d.needs_reset ? kVirtioNeedsReset : 0u) |
+                 (d.device_failed ? kVirtioDeviceFailed : 0u) | (d.block_read_only ? kVirtioBlockRo : 0u) |
+                 (d.block_flush ? kVirtioBlockFlush : 0u)});
+  for (uint32_t v : {d.status, d.device_features_sel, d.driver_features_sel, d.queue_sel, d.interrupt_status, d.config_generation}) p.pod(v);
+  p.pod(d.driver_features);
+  p.pod(static_cast<uint32_t>(d.queues.size()));
+  for (const auto& q : d.queues) {
+    p.pod(q.max_size);
+    p.pod(q.size);
+    p.pod(uint16_t{q.ready});
+    p.pod(q.desc_table);
+    p.pod(q.avail_ring);
+    p.pod(q.used_ring);
+    p.pod(q.next_avail);
+    p.pod(q.next_used);
+    p.pod(q.signalled_used);
+  }
+  p.str(d.block_path);
+  p.str(d.block_id);
+  p.pod(d.block_size_bytes);
+}
+
+bool valid_queue_size(uint16_t v) { return v != 0 && v <= kVirtqMaxSizeForSnapshot && (v & (v - 1)) == 0; }
+
+Result<VirtioSavedState> read_virtio(Reader& r, uint32_t index) {
+  VirtioSavedState d;
+  uint32_t flags = 0, nq = 0;
+  auto bad = [index](const std::string& what) { return corrupt(fmt::format("virtio device record {}: {}", index, what)); };
+  if (!r.pod(d.device_type) || !r.str(d.name, 64) || !r.pod(flags) || !r.pod(d.status) || !r.pod(d.device_features_sel) ||
+      !r.pod(d.driver_features_sel) || !r.pod(d.queue_sel) || !r.pod(d.interrupt_status) || !r.pod(d.config_generation) ||
+      !r.pod(d.driver_features) || !r.pod(nq)) {
+    return bad("truncated");
+  }
+  if (d.device_type != kTypeBlock && d.device_type != kTypeEntropy) return bad(fmt::format("device type {} cannot be restored", d.device_type));
+  if (flags & ~(kVirtioActivated | kVirtioNeedsReset | kVirtioDeviceFailed | kVirtioBlockRo | kVirtioBlockFlush)) return bad("unknown flags");
+  d.activated = flags & kVirtioActivated;
+  d.needs_reset = flags & kVirtioNeedsReset;
+  d.device_failed = flags & kVirtioDeviceFailed;
+  d.block_read_only = flags & kVirtioBlockRo;
+  d.block_flush = flags & kVirtioBlockFlush;
+  if (d.status > 0xff) return bad("status is wider than 8 bits");
+  if (d.interrupt_status & ~3u) return bad("unknown interrupt status bits");
+  if (nq == 0 || nq > kSnapshotMaxVirtioQueues) return bad(fmt::format("{} queues", nq));
+  for (uint32_t i = 0; i < nq; ++i) {
+    VirtqueueSavedState q;
+    uint16_t ready = 0;
+    if (!r.pod(q.max_size) || !r.pod(q.size) || !r.pod(ready) || !r.pod(q.desc_table) || !r.pod(q.avail_ring) ||
+        !r.pod(q.used_ring) || !r.pod(q.next_avail) || !r.pod(q.next_used) || !r.pod(q.signalled_used)) {
+      return bad("a queue is truncated");
+    }
+    if (ready > 1) return bad("queue ready is not 0 or 1");
+    if (!valid_queue_size(q.max_size) || !valid_queue_size(q.size) || q.size > q.max_size) {
+      return bad(fmt::format("queue {} size {} (max {})", i, q.size, q.max_size));
+    }
+    q.ready = static_cast<uint8_t>(ready);
+    d.queues.push_back(q);
+  }
+  if (!r.str(d.block_path, kSnapshotMaxPathBytes) || !r.str(d.block_id, 64) || !r.pod(d.block_size_bytes) || !r.done()) {
+    return bad("wrong size");
+  }
+  const std::string prefix = d.device_type == kTypeBlock ? "block:" : "rng";
+  if (d.device_type == kTypeBlock ? d.name.rfind(prefix, 0) != 0 : d.name != prefix) return bad("name does not match its type");
+  if (d.device_type == kTypeBlock && d.block_path.empty()) return bad("a block device without a backing file path");
+  if (d.device_type != kTypeBlock && (!d.block_path.empty() || !d.block_id.empty() || d.block_size_bytes || d.block_read_only || d.block_flush)) {
+    return bad("block config on a device that is not a block device");
+  }
+  if (nq != 1) return bad("wrong number of queues for its type (rng and block have one)");
+  if (d.block_path.find('\0') != std::string::npos) return bad("a NUL in the block path");
+  return d;
 }
 
 }  // namespace
@@ -187,6 +275,12 @@ std::vector<uint8_t> encode_snapshot(const SnapshotState& s) {
     put_record(body, kTagVcpu, p);
     ++records;
   }
+  for (const VirtioSavedState& d : s.virtio) {
+    Writer p;
+    put_virtio(p, d);
+    put_record(body, kTagVirtio, p);
+    ++records;
+  }
   Writer file;
   for (char c : kMagic) file.pod(c);
   file.pod(kSnapshotFormatVersion);
@@ -214,8 +308,8 @@ Result<SnapshotState> decode_snapshot(std::span<const uint8_t> bytes) {
   h.pod(records);
   h.pod(header_crc);
   // The version first: a newer format may lay out the rest differently.
-  if (version != kSnapshotFormatVersion) {
-    return make_error(fmt::format("The snapshot file has format version {}; this kindling-vmm reads version {} only.", version, kSnapshotFormatVersion));
+  if (version != kSnapshotFormatVersion && version != 1) {
+    return make_error(fmt::format("The snapshot file has format version {}; this kindling-vmm reads versions 1 and {} only.", version, kSnapshotFormatVersion));
   }
   if (crc32(bytes.subspan(0, kHeaderSize - 4)) != header_crc) return corrupt("the header checksum does not match");
   if (header_size != kHeaderSize || reserved != 0) return corrupt("unexpected header size or reserved field");
@@ -225,7 +319,8 @@ Result<SnapshotState> decode_snapshot(std::span<const uint8_t> bytes) {
   }
   std::span<const uint8_t> body = bytes.subspan(kHeaderSize);
   if (crc32(body) != body_crc) return corrupt("the body checksum does not match (corrupted)");
-  if (records < 3 || records > 3 + kSnapshotMaxVcpus) return corrupt(fmt::format("{} records", records));
+  const uint32_t max_devices = version == 1 ? 0 : kSnapshotMaxVirtioDevices;
+  if (records < 3 || records > 3 + kSnapshotMaxVcpus + max_devices) return corrupt(fmt::format("{} records", records));
 
   SnapshotState s;
   bool have_machine = false, have_vm = false, have_serial = false;
@@ -237,7 +332,12 @@ Result<SnapshotState> decode_snapshot(std::span<const uint8_t> bytes) {
     // One order only (machine, VM, serial, vCPUs by index): the machine
     // record says how many vCPU records follow, and one order means one
     // encoding per state.
-    const uint32_t expected = i == 0 ? kTagMachine : i == 1 ? kTagVm : i == 2 ? kTagSerial : kTagVcpu;
+    // Virtio device records (version 2) follow the vCPUs, in slot order.
+    const uint32_t expected = i == 0   ? kTagMachine
+                              : i == 1 ? kTagVm
+                              : i == 2 ? kTagSerial
+                              : i < 3 + s.machine.vcpu_count ? kTagVcpu
+                                                             : kTagVirtio;
     if (tag != expected) return corrupt(fmt::format("record {} has type {} where {} belongs", i, tag, expected));
     switch (tag) {
       case kTagMachine: {
@@ -245,7 +345,9 @@ Result<SnapshotState> decode_snapshot(std::span<const uint8_t> bytes) {
         KINDLING_TRY(m, read_machine(rec));
         s.machine = m;
         have_machine = true;
-        if (records != 3 + m.vcpu_count) return corrupt(fmt::format("{} records for {} vCPUs", records, m.vcpu_count));
+        if (records < 3 + m.vcpu_count || records > 3 + m.vcpu_count + max_devices) {
+          return corrupt(fmt::format("{} records for {} vCPUs", records, m.vcpu_count));
+        }
         break;
       }
       case kTagVm:
@@ -274,6 +376,14 @@ Result<SnapshotState> decode_snapshot(std::span<const uint8_t> bytes) {
         if (s.vcpus.size() >= s.machine.vcpu_count) return corrupt("more vCPU records than vCPUs");
         KINDLING_TRY(v, read_vcpu(rec, static_cast<uint32_t>(s.vcpus.size())));
         s.vcpus.push_back(std::move(v));
+        break;
+      }
+      case kTagVirtio: {
+        KINDLING_TRY(d, read_virtio(rec, static_cast<uint32_t>(s.virtio.size())));
+        for (const auto& other : s.virtio) {
+          if (other.name == d.name) return corrupt(fmt::format("two virtio devices named {}", d.name));
+        }
+        s.virtio.push_back(std::move(d));
         break;
       }
       default:

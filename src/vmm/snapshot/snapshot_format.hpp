@@ -18,7 +18,11 @@
 
 namespace kindling::vmm {
 
-inline constexpr uint32_t kSnapshotFormatVersion = 1;
+// 2 added the virtio device records; version 1 files (no devices) still load.
+inline constexpr uint32_t kSnapshotFormatVersion = 2;
+inline constexpr uint32_t kSnapshotMaxVirtioDevices = 19;  // kMaxVirtioDevices
+inline constexpr uint32_t kSnapshotMaxVirtioQueues = 8;
+inline constexpr uint32_t kSnapshotMaxPathBytes = 4096;
 inline constexpr uint32_t kSnapshotMaxVcpus = 32;
 inline constexpr uint32_t kSnapshotMaxMsrs = 1024;
 inline constexpr uint32_t kSnapshotMaxCpuidEntries = 512;
@@ -71,6 +75,41 @@ struct SerialState {
   uint8_t thr_interrupt_pending = 0;
 };
 
+// One split virtqueue: what the driver programmed through the transport and
+// the device's own ring positions.
+struct VirtqueueSavedState {
+  uint16_t max_size = 0;
+  uint16_t size = 0;
+  uint8_t ready = 0;
+  uint64_t desc_table = 0, avail_ring = 0, used_ring = 0;
+  uint16_t next_avail = 0;      // host's last avail idx
+  uint16_t next_used = 0;       // next used idx to publish
+  uint16_t signalled_used = 0;  // event-idx interrupt suppression point
+  bool operator==(const VirtqueueSavedState&) const = default;
+};
+
+// One virtio-mmio device: transport registers, queues and the device's
+// config (enough to recreate it on load). Only the devices snapshots support
+// are ever written (rng, block); the decoder refuses any other type.
+struct VirtioSavedState {
+  uint32_t device_type = 0;  // VirtioDeviceType
+  std::string name;          // the slot name, e.g. "rng", "block:rootfs"
+  // Transport.
+  uint32_t status = 0;
+  uint32_t device_features_sel = 0, driver_features_sel = 0, queue_sel = 0;
+  uint32_t interrupt_status = 0, config_generation = 0;
+  uint64_t driver_features = 0;
+  bool activated = false, needs_reset = false, device_failed = false;
+  std::vector<VirtqueueSavedState> queues;
+  // Block config (device_type 2 only).
+  std::string block_path;
+  std::string block_id;
+  uint64_t block_size_bytes = 0;
+  bool block_read_only = false;
+  bool block_flush = false;
+  bool operator==(const VirtioSavedState&) const = default;
+};
+
 struct MachineState {
   uint32_t vcpu_count = 0;
   uint64_t mem_bytes = 0;
@@ -83,6 +122,7 @@ struct SnapshotState {
   VmState vm;
   SerialState serial;
   std::vector<VcpuState> vcpus;
+  std::vector<VirtioSavedState> virtio;  // in slot order (MMIO window / IRQ order)
 };
 
 std::vector<uint8_t> encode_snapshot(const SnapshotState& s);

@@ -40,6 +40,7 @@ class VirtioBlock : public VirtioDeviceBase {
   void write_config(uint64_t, std::span<const uint8_t>) override {}
   void retry() { queue_notify(0); }
   uint64_t capacity_sectors() const { return backing_.size_bytes / kSectorSize; }
+  uint64_t size_bytes() const { return backing_.size_bytes; }
 
  protected:
   void process_queue(uint16_t queue_index) override;
@@ -48,6 +49,7 @@ class VirtioBlock : public VirtioDeviceBase {
   // Runs one request; returns the number of bytes written into guest buffers.
   uint32_t execute(const BlockRequest& r, uint8_t& status);
   void on_reset() override { deferred_.reset(); }
+  uint16_t deferred_chains() const override { return deferred_ ? 1 : 0; }
 
   BlockBacking backing_;
   std::function<bool(uint64_t)> admit_;

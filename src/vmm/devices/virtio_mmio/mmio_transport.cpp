@@ -1,5 +1,7 @@
 #include "vmm/devices/virtio_mmio/mmio_transport.hpp"
 
+#include <fmt/format.h>
+
 #include <cstring>
 
 namespace kindling::vmm {
@@ -91,6 +93,75 @@ void MmioTransport::signal_needs_reset() {
 uint32_t MmioTransport::device_status() const {
   std::lock_guard lock(mu_);
   return status_ | (needs_reset_ ? kStatusNeedsReset : 0);
+}
+
+void MmioTransport::save_state(VirtioSavedState& out) const {
+  std::lock_guard lock(mu_);
+  out.device_type = device_->device_type();
+  out.status = status_;
+  out.device_features_sel = device_features_sel_;
+  out.driver_features_sel = driver_features_sel_;
+  out.queue_sel = queue_sel_;
+  out.interrupt_status = interrupt_status_;
+  out.config_generation = config_generation_;
+  out.driver_features = driver_features_;
+  out.activated = activated_;
+  out.needs_reset = needs_reset_;
+  const VirtioDevice::SavedDevice dev = activated_ ? device_->save_device() : VirtioDevice::SavedDevice{};
+  out.device_failed = dev.failed;
+  out.queues.clear();
+  for (size_t i = 0; i < queues_.size(); ++i) {
+    const VirtqueueConfig& q = queues_[i];
+    VirtqueueSavedState s;
+    s.max_size = q.max_size;
+    s.size = q.size;
+    s.ready = q.ready ? 1 : 0;
+    s.desc_table = q.desc_table;
+    s.avail_ring = q.avail_ring;
+    s.used_ring = q.used_ring;
+    if (i < dev.queues.size()) {
+      s.next_avail = dev.queues[i].next_avail;
+      s.next_used = dev.queues[i].next_used;
+      s.signalled_used = dev.queues[i].signalled_used;
+    }
+    out.queues.push_back(s);
+  }
+}
+
+Status MmioTransport::restore_state(const VirtioSavedState& in) {
+  std::lock_guard lock(mu_);
+  if (in.device_type != device_->device_type()) {
+    return make_error(fmt::format("saved device type {} restored onto type {}", in.device_type, device_->device_type()));
+  }
+  if (in.queues.size() != queues_.size()) return make_error(fmt::format("{} saved queues for a device with {}", in.queues.size(), queues_.size()));
+  for (size_t i = 0; i < queues_.size(); ++i) {
+    const VirtqueueSavedState& s = in.queues[i];
+    if (s.max_size != queues_[i].max_size) return make_error(fmt::format("queue {} had maximum size {}, now {}", i, s.max_size, queues_[i].max_size));
+    queues_[i] = {s.max_size, s.size, s.ready != 0, s.desc_table, s.avail_ring, s.used_ring};
+  }
+  if (in.activated && ((in.driver_features & ~device_->device_features()) || !(in.driver_features & kVirtioFVersion1))) {
+    return make_error("the saved driver features are not ones this device offers");
+  }
+  status_ = in.status;
+  device_features_sel_ = in.device_features_sel;
+  driver_features_sel_ = in.driver_features_sel;
+  queue_sel_ = in.queue_sel;
+  interrupt_status_ = in.interrupt_status;
+  config_generation_ = in.config_generation;
+  driver_features_ = in.driver_features;
+  needs_reset_ = in.needs_reset;
+  activated_ = in.activated;
+  if (!activated_) return ok_status();
+  VirtioActivation a;
+  a.memory = memory_;
+  a.acked_features = driver_features_;
+  a.queues = queues_;
+  a.signal_used = [this] { signal_used_buffer(); };
+  a.fail = [this](const std::string&) { signal_needs_reset(); };
+  VirtioDevice::SavedDevice dev;
+  dev.failed = in.device_failed;
+  for (const auto& s : in.queues) dev.queues.push_back({s.next_avail, s.next_used, s.signalled_used});
+  return device_->restore_device(std::move(a), dev);
 }
 
 VirtqueueConfig* MmioTransport::selected_queue() { return queue_sel_ < queues_.size() ? &queues_[queue_sel_] : nullptr; }

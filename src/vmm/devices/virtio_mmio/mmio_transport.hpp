@@ -17,6 +17,7 @@
 #include "vmm/devices/bus.hpp"
 #include "vmm/devices/virtio_mmio/virtio_device.hpp"
 #include "vmm/memory/guest_memory.hpp"
+#include "vmm/snapshot/snapshot_format.hpp"
 
 namespace kindling::vmm {
 
@@ -42,6 +43,13 @@ class MmioTransport : public BusDevice {
   // DEVICE_NEEDS_RESET and a configuration-change interrupt.
   void signal_needs_reset();
   uint32_t device_status() const;
+
+  // Snapshots (vCPUs and the device thread stopped or parked). save_state
+  // fills the transport and queue fields of `out`; restore_state puts them
+  // back and, if the driver had activated the device, re-activates it with
+  // its rings where they were (no reset, no queue processed).
+  void save_state(VirtioSavedState& out) const;
+  Status restore_state(const VirtioSavedState& in);
 
  private:
   uint32_t read_register(uint64_t offset);

@@ -2,6 +2,8 @@
 
 #include "vmm/logger.hpp"
 
+#include <fmt/format.h>
+
 #include <cstring>
 
 namespace kindling::vmm {
@@ -43,6 +45,41 @@ void VirtioDeviceBase::reset() {
   failed_ = false;
   mem_ = nullptr;
   activation_ = {};
+}
+
+VirtioDevice::SavedDevice VirtioDeviceBase::save_device() const {
+  std::lock_guard lock(mu_);
+  SavedDevice d;
+  d.failed = failed_;
+  for (size_t i = 0; i < queues_.size(); ++i) {
+    const Virtqueue& q = queues_[i];
+    const uint16_t rewind = i == 0 ? deferred_chains() : 0;
+    d.queues.push_back({static_cast<uint16_t>(q.next_avail() - rewind), q.next_used(), q.signalled_used()});
+  }
+  return d;
+}
+
+Status VirtioDeviceBase::restore_device(VirtioActivation activation, const SavedDevice& saved) {
+  std::lock_guard lock(mu_);
+  activation_ = std::move(activation);
+  mem_ = activation_.memory;
+  acked_features_ = activation_.acked_features;
+  queues_.clear();
+  active_ = true;
+  failed_ = saved.failed;
+  if (failed_) return ok_status();  // the driver must reset it, as before the snapshot
+  if (!mem_) return make_error("no guest memory");
+  if (saved.queues.size() != activation_.queues.size()) {
+    return make_error(fmt::format("{} saved queue positions for {} queues", saved.queues.size(), activation_.queues.size()));
+  }
+  for (size_t i = 0; i < activation_.queues.size(); ++i) {
+    auto q = Virtqueue::create(*mem_, activation_.queues[i], acked_features_);
+    if (!q) return make_error(fmt::format("queue {}: {}", i, q.error().message));
+    q->set_positions(saved.queues[i].next_avail, saved.queues[i].next_used, saved.queues[i].signalled_used);
+    queues_.push_back(std::move(*q));
+  }
+  on_activate();
+  return ok_status();
 }
 
 bool VirtioDeviceBase::failed() const {

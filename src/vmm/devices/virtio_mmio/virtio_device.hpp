@@ -48,6 +48,19 @@ class VirtioDevice {
   // Called once on the API thread before the device thread starts, for
   // devices with host-side sockets or timers to watch.
   virtual Status start_backend(DeviceEventLoop&) { return ok_status(); }
+
+  // Snapshots. Ring positions per queue: {next_avail, next_used, signalled_used}.
+  struct QueuePositions {
+    uint16_t next_avail = 0, next_used = 0, signalled_used = 0;
+  };
+  struct SavedDevice {
+    std::vector<QueuePositions> queues;  // empty when not active
+    bool failed = false;
+  };
+  virtual SavedDevice save_device() const { return {}; }
+  // Activates with `activation` as the driver's DRIVER_OK would, then puts the
+  // rings where they were; no queue is processed until the next notification.
+  virtual Status restore_device(VirtioActivation, const SavedDevice&) { return make_error("this device cannot be restored"); }
 };
 
 // Queues, activation, failure and interrupt suppression shared by all devices.
@@ -57,6 +70,8 @@ class VirtioDeviceBase : public VirtioDevice {
   void queue_notify(uint16_t queue_index) final;
   void reset() final;
   bool failed() const;
+  SavedDevice save_device() const override;
+  Status restore_device(VirtioActivation activation, const SavedDevice& saved) override;
   // For backend events (a socket became readable, a rate-limit timer fired):
   // runs `fn` under the device lock if the device is active and not failed.
   void run_if_active(const std::function<void()>& fn);
@@ -66,6 +81,10 @@ class VirtioDeviceBase : public VirtioDevice {
   virtual void process_queue(uint16_t queue_index) = 0;
   virtual void on_activate() {}
   virtual void on_reset() {}
+  // Chains popped from queue 0 but not yet served (a rate limiter deferred
+  // them): a snapshot rewinds the avail position over them, so the restored
+  // device pops them again.
+  virtual uint16_t deferred_chains() const { return 0; }
   // Marks the device DEVICE_NEEDS_RESET; no more queue work until the driver resets it.
   void fail(const std::string& why);
   // Raises the used-buffer interrupt if the driver wants one for queue `q`.

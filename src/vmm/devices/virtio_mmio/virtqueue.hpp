@@ -100,6 +100,14 @@ class Virtqueue {
 
   uint16_t size() const { return size_; }
   uint16_t next_avail() const { return next_avail_; }
+  uint16_t next_used() const { return next_used_; }
+  uint16_t signalled_used() const { return signalled_used_; }
+  // Snapshot restore: the ring positions the device had when it was saved.
+  void set_positions(uint16_t next_avail, uint16_t next_used, uint16_t signalled_used) {
+    next_avail_ = next_avail;
+    next_used_ = next_used;
+    signalled_used_ = signalled_used;
+  }
 
  private:
   Virtqueue(const GuestMemory& mem) : mem_(&mem) {}

@@ -36,6 +36,7 @@ class VirtioEntropy : public VirtioDeviceBase {
   uint64_t bytes_served_ = 0;
 
   void on_reset() override { deferred_.reset(); }
+  uint16_t deferred_chains() const override { return deferred_ ? 1 : 0; }
 };
 
 }  // namespace kindling::vmm
