@@ -26,8 +26,8 @@ constexpr const char* kBaseFlags[] = {
     // proxy): model downloads, network time, media router, translate. Each
     // is a request to Google per browser start, retried on a closed network.
     // (GAIA's ListAccounts and one update2 ping remain; no switch stops them.)
-    "--disable-features=OptimizationHints,OptimizationGuideModelDownloading,OptimizationHintsFetching,"
-    "OptimizationTargetPrediction,NetworkTimeServiceQuerying,MediaRouter,Translate",
+    ("--disable-features=OptimizationHints,OptimizationGuideModelDownloading,OptimizationHintsFetching,"
+     "OptimizationTargetPrediction,NetworkTimeServiceQuerying,MediaRouter,Translate"),
     "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 };
 

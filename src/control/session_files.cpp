@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,37 +10,19 @@
 #include <cstring>
 #include <memory>
 
+#include "common/secrets.hpp"
+
 namespace kindling::control {
 
 namespace {
 
 constexpr std::string_view kInProgressSuffix = ".crdownload";
 
-std::string hex(const unsigned char* bytes, unsigned n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += digits[bytes[i] >> 4];
-    out += digits[bytes[i] & 15];
-  }
-  return out;
-}
-
 Result<std::string> sha256_of_fd(int fd) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return make_error("sha256 unavailable");
-  std::vector<char> buf(1 << 16);
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error(std::string("read: ") + std::strerror(errno));
-    if (n == 0) break;
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(n));
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  return hex(digest, len);
+  int error = 0;
+  std::string digest = sha256_hex_of_fd(fd, error);
+  if (error) return make_error(std::string("read: ") + std::strerror(error));
+  return digest;
 }
 
 // O_NOFOLLOW refuses a link as the last component; O_NONBLOCK keeps a FIFO
@@ -132,13 +113,7 @@ Result<SessionFile> write_session_file(int fd, const std::string& name, std::str
   f.name = name;
   f.size = data.size();
   f.complete = true;
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
-  EVP_DigestUpdate(ctx.get(), data.data(), data.size());
-  EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  f.sha256 = hex(digest, len);
+  f.sha256 = sha256_hex(data);
   return f;
 }
 

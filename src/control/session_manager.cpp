@@ -172,7 +172,7 @@ void SessionManager::start_cold(const std::shared_ptr<LiveSession>& s) {
   s->cancel_launch_ = node::launch_browser(
       io_, backend_, reaper_, spec, std::chrono::seconds(limits_.ready_timeout_seconds),
       [this, weak](Result<node::ReadyBrowser> browser) { receive_browser(weak, std::move(browser)); },
-      [this, weak](const node::Machine& machine, double started_ms) {
+      [weak](const node::Machine& machine, double started_ms) {
         auto s = weak.lock();
         if (!s) return;
         s->record_.machine_id = machine.id();

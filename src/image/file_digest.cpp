@@ -1,9 +1,9 @@
 #include "image/file_digest.hpp"
+#include "image/image_mount.hpp"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <openssl/evp.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/secrets.hpp"
 #include "common/unique_fd.hpp"
 
 namespace kindling::image {
@@ -39,20 +40,12 @@ int remove_entry(const char* path, const struct stat*, int type, struct FTW*) {
   return rc == 0 || errno == ENOENT ? 0 : errno;
 }
 
-// Mount points strictly below `dir`, deepest first, from /proc/self/mountinfo.
+// Mount points strictly below `dir`, deepest first.
 std::vector<std::string> mounts_below(const std::string& dir) {
   std::vector<std::string> found;
-  std::ifstream in("/proc/self/mountinfo");
-  for (std::string line; std::getline(in, line);) {
-    // id parent major:minor root mountpoint ...
-    std::size_t pos = 0;
-    for (int field = 0; field < 4 && pos != std::string::npos; ++field) pos = line.find(' ', pos + 1);
-    if (pos == std::string::npos) continue;
-    std::size_t end = line.find(' ', pos + 1);
-    std::string point = line.substr(pos + 1, end - pos - 1);
+  for (auto& point : mount_points())
     if (point.size() > dir.size() && point.compare(0, dir.size(), dir) == 0 && point[dir.size()] == '/')
-      found.push_back(point);
-  }
+      found.push_back(std::move(point));
   std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.size() > b.size(); });
   return found;
 }
@@ -62,26 +55,10 @@ std::vector<std::string> mounts_below(const std::string& dir) {
 Result<std::string> sha256_file(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return make_error("cannot open " + path + ": " + std::strerror(errno));
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return make_error("sha256: OpenSSL init failed");
-  std::vector<unsigned char> buf(1 << 20);
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error("cannot read " + path + ": " + std::strerror(errno));
-    if (n == 0) break;
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(n));
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+  int error = 0;
+  std::string digest = sha256_hex_of_fd(fd.get(), error);
+  if (error) return make_error("cannot read " + path + ": " + std::strerror(error));
+  return digest;
 }
 
 std::uint64_t tree_bytes(const std::string& dir) {

@@ -21,17 +21,25 @@ std::string err(int e) { return std::strerror(e); }
 
 }  // namespace
 
-bool is_mount_point(const std::string& path) {
-  std::error_code ec;
-  std::string canonical = std::filesystem::weakly_canonical(path, ec).string();
+std::vector<std::string> mount_points() {
+  std::vector<std::string> points;
   std::ifstream in("/proc/self/mountinfo");
   for (std::string line; std::getline(in, line);) {
+    // id parent major:minor root mountpoint ...
     std::size_t pos = 0;
     for (int field = 0; field < 4 && pos != std::string::npos; ++field) pos = line.find(' ', pos + 1);
     if (pos == std::string::npos) continue;
     std::size_t end = line.find(' ', pos + 1);
-    if (line.substr(pos + 1, end - pos - 1) == canonical) return true;
+    points.push_back(line.substr(pos + 1, end - pos - 1));
   }
+  return points;
+}
+
+bool is_mount_point(const std::string& path) {
+  std::error_code ec;
+  std::string canonical = std::filesystem::weakly_canonical(path, ec).string();
+  for (const auto& point : mount_points())
+    if (point == canonical) return true;
   return false;
 }
 

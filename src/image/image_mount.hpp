@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 
@@ -34,6 +35,8 @@ class ImageMount {
 
 // True if `path` is a mount point in this process's mount namespace.
 bool is_mount_point(const std::string& path);
+// Every mount point of this mount namespace (/proc/self/mountinfo).
+std::vector<std::string> mount_points();
 // The backing file of a loop device (/dev/loopN), empty when it is free.
 std::string loop_backing_file(const std::string& loop_device);
 
