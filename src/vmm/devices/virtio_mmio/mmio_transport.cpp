@@ -152,12 +152,7 @@ Status MmioTransport::restore_state(const VirtioSavedState& in) {
   needs_reset_ = in.needs_reset;
   activated_ = in.activated;
   if (!activated_) return ok_status();
-  VirtioActivation a;
-  a.memory = memory_;
-  a.acked_features = driver_features_;
-  a.queues = queues_;
-  a.signal_used = [this] { signal_used_buffer(); };
-  a.fail = [this](const std::string&) { signal_needs_reset(); };
+  VirtioActivation a = make_activation();
   VirtioDevice::SavedDevice dev;
   dev.failed = in.device_failed;
   for (const auto& s : in.queues) dev.queues.push_back({s.next_avail, s.next_used, s.signalled_used});
@@ -226,12 +221,7 @@ void MmioTransport::write_register(uint64_t offset, uint32_t v) {
           break;
         }
         activated_ = true;
-        VirtioActivation a;
-        a.memory = memory_;
-        a.acked_features = driver_features_;
-        a.queues = queues_;
-        a.signal_used = [this] { signal_used_buffer(); };
-        a.fail = [this](const std::string&) { signal_needs_reset(); };
+        VirtioActivation a = make_activation();
         device_->activate(std::move(a));
       }
       break;
@@ -249,6 +239,18 @@ void MmioTransport::reset_locked() {
   queue_sel_ = 0;
   activated_ = false;
   ++config_generation_;
+}
+
+// What the device gets when the driver activates it, or when a snapshot
+// restores it active: the rings as the transport holds them.
+VirtioActivation MmioTransport::make_activation() {
+  VirtioActivation a;
+  a.memory = memory_;
+  a.acked_features = driver_features_;
+  a.queues = queues_;
+  a.signal_used = [this] { signal_used_buffer(); };
+  a.fail = [this](const std::string&) { signal_needs_reset(); };
+  return a;
 }
 
 }  // namespace kindling::vmm

@@ -52,6 +52,7 @@ class MmioTransport : public BusDevice {
   Status restore_state(const VirtioSavedState& in);
 
  private:
+  VirtioActivation make_activation();
   uint32_t read_register(uint64_t offset);
   void write_register(uint64_t offset, uint32_t value);
   void reset_locked();

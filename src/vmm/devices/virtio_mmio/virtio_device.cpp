@@ -8,13 +8,18 @@
 
 namespace kindling::vmm {
 
-void VirtioDeviceBase::activate(VirtioActivation activation) {
-  std::lock_guard lock(mu_);
+// Shared by activate() and restore_device(); the caller holds mu_.
+void VirtioDeviceBase::adopt(VirtioActivation activation) {
   activation_ = std::move(activation);
   mem_ = activation_.memory;
   acked_features_ = activation_.acked_features;
   queues_.clear();
   active_ = true;
+}
+
+void VirtioDeviceBase::activate(VirtioActivation activation) {
+  std::lock_guard lock(mu_);
+  adopt(std::move(activation));
   failed_ = false;
   if (!mem_) {
     fail("no guest memory");
@@ -61,11 +66,7 @@ VirtioDevice::SavedDevice VirtioDeviceBase::save_device() const {
 
 Status VirtioDeviceBase::restore_device(VirtioActivation activation, const SavedDevice& saved) {
   std::lock_guard lock(mu_);
-  activation_ = std::move(activation);
-  mem_ = activation_.memory;
-  acked_features_ = activation_.acked_features;
-  queues_.clear();
-  active_ = true;
+  adopt(std::move(activation));
   failed_ = saved.failed;
   if (failed_) return ok_status();  // the driver must reset it, as before the snapshot
   if (!mem_) return make_error("no guest memory");

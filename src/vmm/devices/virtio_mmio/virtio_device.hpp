@@ -97,6 +97,7 @@ class VirtioDeviceBase : public VirtioDevice {
   uint64_t acked_features_ = 0;
 
  private:
+  void adopt(VirtioActivation activation);
   VirtioActivation activation_;
   bool active_ = false;
   bool failed_ = false;
