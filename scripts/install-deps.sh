@@ -8,7 +8,7 @@ packages=(
   # build
   g++ cmake ninja-build pkg-config git
   libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
-  libsqlite3-dev libssl-dev libseccomp-dev libcap-dev libgtest-dev libgmock-dev
+  libsqlite3-dev libssl-dev zlib1g-dev libseccomp-dev libcap-dev libgtest-dev libgmock-dev
   clang libclang-rt-14-dev
   # run: the browser and the tools the node drives
   chromium fonts-liberation util-linux iproute2 nftables procps
