@@ -12,6 +12,7 @@ namespace {
 constexpr std::size_t kMaxExtraFlags = 64;
 constexpr std::size_t kMaxFlagBytes = 1024;
 constexpr std::size_t kMaxPathBytes = 1024;
+constexpr std::size_t kMaxExtensions = 16;
 
 // Flags the agent owns: letting a caller override them would break readiness
 // detection, the relay, Chromium's sandbox, or the forward proxy (the
@@ -20,6 +21,8 @@ constexpr std::string_view kReservedFlags[] = {
     "--no-sandbox", "--user-data-dir", "--remote-debugging-port", "--remote-debugging-address",
     "--remote-debugging-pipe", "--disable-setuid-sandbox", "--no-zygote", "--single-process",
     "--proxy-server", "--no-proxy-server", "--proxy-pac-url", "--proxy-auto-detect", "--proxy-bypass-list",
+    // --extension's: two lists would fight over which extensions run.
+    "--load-extension", "--disable-extensions-except",
 };
 
 Result<std::uint32_t> parse_u32(std::string_view text, const char* what, std::uint32_t max) {
@@ -97,7 +100,8 @@ Result<ParsedArgs> parse_agent_args(int argc, const char* const* argv) {
       inline_value = true;
     }
     static const std::string_view kKnown[] = {"--listen", "--chromium", "--user-data-dir", "--browser-uid",
-                                              "--browser-gid", "--extra-flag", "--log-level"};
+                                              "--browser-gid", "--extra-flag", "--log-level",
+                                              "--extension"};
     bool known = false;
     for (auto k : kKnown) known = known || name == k;
     if (!known) return make_error("unknown option '" + arg.substr(0, 64) + "' (see --help)");
@@ -129,6 +133,13 @@ Result<ParsedArgs> parse_agent_args(int argc, const char* const* argv) {
       if (auto valid = check_extra_flag(value); !valid) return valid.error();
       if (config.extra_flags.size() >= kMaxExtraFlags) return make_error("at most 64 --extra-flag options");
       config.extra_flags.push_back(value);
+    } else if (name == "--extension") {
+      if (auto valid = check_path(value, "--extension"); !valid) return valid.error();
+      // Chromium splits its extension lists on commas.
+      if (value.find(',') != std::string::npos || value.find("/..") != std::string::npos)
+        return make_error("--extension must be a path without ',' or '..'");
+      if (config.extension_dirs.size() >= kMaxExtensions) return make_error("at most 16 --extension options");
+      config.extension_dirs.push_back(value);
     } else if (name == "--log-level") {
       if (!parse_log_level(value, config.log_level))
         return make_error("--log-level must be debug, info, warn, error or off");
@@ -142,6 +153,7 @@ std::string agent_usage() {
   return "usage: kindling-agent --listen unix:/path|vsock:PORT\n"
          "                      [--chromium /usr/lib/chromium/chromium] [--user-data-dir /home/browser/profile]\n"
          "                      [--browser-uid 1000 --browser-gid 1000] [--extra-flag=--switch]...\n"
+         "                      [--extension /path/to/unpacked/extension]...\n"
          "                      [--log-level debug|info|warn|error|off]\n"
          "PID 1 of a Kindling machine: starts Chromium and serves the agent protocol (docs/agent-protocol.md).\n";
 }

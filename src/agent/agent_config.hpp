@@ -29,6 +29,9 @@ struct AgentConfig {
   uid_t browser_uid = 1000;
   gid_t browser_gid = 1000;
   std::vector<std::string> extra_flags;
+  // Unpacked extensions Chromium loads (--load-extension), and the only ones
+  // it may run (--disable-extensions-except). Empty: none.
+  std::vector<std::string> extension_dirs;
   LogLevel log_level = LogLevel::kInfo;
   // Not a flag: the port the agent's forward proxy got, set before Chromium
   // starts; Chromium gets --proxy-server=http://127.0.0.1:<it>. 0: none.

@@ -118,6 +118,14 @@ std::vector<std::string> chromium_argv(const AgentConfig& config, bool sandbox) 
   // running browser.
   if (config.proxy_port != 0) argv.push_back("--proxy-server=http://127.0.0.1:" + std::to_string(config.proxy_port));
   for (const auto& flag : config.extra_flags) argv.push_back(flag);
+  if (!config.extension_dirs.empty()) {
+    std::string dirs;
+    for (const auto& dir : config.extension_dirs) dirs += (dirs.empty() ? "" : ",") + dir;
+    // Chromium 156 (Debian) still honours --load-extension without
+    // --disable-features=DisableLoadExtensionCommandLineSwitch (tried).
+    argv.push_back("--load-extension=" + dirs);
+    argv.push_back("--disable-extensions-except=" + dirs);
+  }
   // The first tab opens on about:blank. Without a URL, headless Chromium
   // loads chrome://new-tab-page-third-party in it, and a client that attaches
   // while that page is still loading (Playwright connectOverCDP) can wait on

@@ -245,7 +245,13 @@ int run_serve(const ServeOptions& o) {
   gw_config.public_url = o.public_url;
   // URLs are built as base + "/v1/...": a trailing slash would double.
   while (!gw_config.public_url.empty() && gw_config.public_url.back() == '/') gw_config.public_url.pop_back();
+  auto extensions = control::ExtensionStore::open(data_dir + "/extensions");
+  if (!extensions) {
+    std::cerr << "error: " << extensions.error().message << "\n";
+    return 2;
+  }
   gateway::Gateway gateway(io, sessions, *keys, gw_config);
+  gateway.set_extension_store(&*extensions);
   auto endpoint = gateway.listen();
   if (!endpoint) {
     std::cerr << "error: " << endpoint.error().message << "\n";

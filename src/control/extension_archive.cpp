@@ -258,7 +258,12 @@ Result<ExtensionManifest> parse_extension_manifest(std::string_view text) {
   ExtensionManifest m;
   auto mv = j.find("manifest_version");
   if (mv == j.end() || !mv->is_number_integer() || (mv->get<std::int64_t>() != 2 && mv->get<std::int64_t>() != 3))
-    return bad("manifest.json's 'manifest_version' must be 2 or 3");
+    return bad("manifest.json's 'manifest_version' must be 3");
+  // Chromium 156 refuses version 2 at load ("uses an unsupported manifest
+  // version", with or without --disable-features=ExtensionManifestV2*):
+  // refused here, where the uploader hears why, not in every session's log.
+  if (mv->get<std::int64_t>() == 2)
+    return bad("manifest.json has 'manifest_version' 2, which Chromium no longer loads; port it to version 3");
   m.manifest_version = static_cast<int>(mv->get<std::int64_t>());
   auto name = j.find("name");
   if (name == j.end() || !name->is_string() || name->get_ref<const std::string&>().empty())

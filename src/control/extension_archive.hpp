@@ -56,7 +56,8 @@ struct ExtensionArchive {
 // extension's folder").
 Result<ExtensionArchive> read_extension_archive(std::string_view zip, const ExtensionArchiveLimits& limits = {});
 
-// manifest.json's text: a JSON object with manifest_version 2 or 3, a
+// manifest.json's text: a JSON object with manifest_version 3 (2 is refused
+// with its own message: Chromium 156 no longer loads it), a
 // non-empty name and a Chrome version string ("1", "1.2.3.4", each part
 // 0..65535).
 Result<ExtensionManifest> parse_extension_manifest(std::string_view text);

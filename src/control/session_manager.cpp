@@ -102,6 +102,8 @@ void SessionManager::create(const CreateSessionOptions& options, std::function<v
   r.identity = options.identity;
   s->proxy_ = options.proxy;
   if (options.proxy) r.proxy = to_public_json(*options.proxy);
+  s->extensions_ = options.extensions;
+  for (const auto& e : options.extensions) r.extensions.push_back(e.name);
   r.backend = backend_.name();
   r.timings.queued_ms = millis_between(requested_at, SteadyClock::now());
   s->on_created_ = std::move(done);
@@ -116,10 +118,13 @@ void SessionManager::create(const CreateSessionOptions& options, std::function<v
         close_code::kLifetimeExpired);
   });
 
-  if (pool_) return start_from_pool(s);
+  if (pool_ && s->extensions_.empty()) return start_from_pool(s);
   r.start_path = "cold";
   persist(r);
-  log_event(*s, "created", "cold start: the standby pool is off");
+  // A standby's Chromium is running without the session's extensions: this
+  // start launches its own, beside the pool (docs/api.md, "extensions").
+  log_event(*s, "created", s->extensions_.empty() ? "cold start: the standby pool is off"
+                                                  : "cold start: the session loads extensions");
   start_cold(s);
 }
 
@@ -168,6 +173,7 @@ void SessionManager::receive_browser(const std::weak_ptr<LiveSession>& weak, Res
 void SessionManager::start_cold(const std::shared_ptr<LiveSession>& s) {
   node::MachineSpec spec = limits_.machine;
   spec.id = "c-" + s->record_.id;
+  spec.extensions = s->extensions_;
   std::weak_ptr<LiveSession> weak = s;
   s->cancel_launch_ = node::launch_browser(
       io_, backend_, reaper_, spec, std::chrono::seconds(limits_.ready_timeout_seconds),
@@ -319,6 +325,13 @@ SessionRecord SessionManager::live_view(const LiveSession& s) {
     if (auto counters = machine->network_counters())
       r.network = SessionRecord::NetworkUsage{counters->rx_bytes, counters->tx_bytes};
   return r;
+}
+
+std::optional<std::string> SessionManager::session_using_extension(const std::string& extension_id) const {
+  for (const auto& [id, s] : live_)
+    for (const auto& e : s->extensions_)
+      if (e.name == extension_id) return id;
+  return std::nullopt;
 }
 
 Result<SessionRecord> SessionManager::get(const std::string& id) {

@@ -57,6 +57,7 @@ class LiveSession {
   std::vector<std::weak_ptr<SessionClient>> clients_;
   std::string owner_;  // API key id
   std::optional<UpstreamProxy> proxy_;  // with credentials: only here, never in record_
+  std::vector<node::MachineExtension> extensions_;  // loaded at launch: cold starts only
   std::int64_t events_ = 0;  // how many were logged
   std::function<void(Result<SessionRecord>)> on_created_;
   bool ending_ = false;
@@ -106,6 +107,9 @@ class SessionManager {
   int live_count_for(const std::string& owner) const;
   const node::StandbyPool* pool() const { return pool_; }
   const SessionLimits& limits() const { return limits_; }
+  // A session whose machine may still show this uploaded extension (live,
+  // or ended and not yet reaped), if any: its files must stay until then.
+  std::optional<std::string> session_using_extension(const std::string& extension_id) const;
 
  private:
   // A live session's record with what only the running machine knows (its

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include <string>
+#include <vector>
 
 #include <optional>
 
@@ -21,6 +22,10 @@ struct CreateSessionOptions {
   BrowserIdentity identity;      // empty: Chromium's defaults, nothing to apply
   std::optional<UpstreamProxy> proxy;  // none: the agent's forward proxy goes direct
   std::string owner;             // id of the API key that asked (per-key limits)
+  // Uploaded extensions to load: name = the extension's id (as parsed),
+  // host_dir = its files (filled in from the ExtensionStore by the gateway).
+  // Any at all makes the start cold: standby browsers are already running.
+  std::vector<node::MachineExtension> extensions;
 };
 
 struct SessionLimits {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -53,6 +54,7 @@ struct SessionRecord {
   // The upstream proxy as shown and stored: to_public_json() of it ({server,
   // bypass, authenticated}), never the credentials; null when none.
   nlohmann::json proxy;
+  std::vector<std::string> extensions;  // ids of the uploaded extensions loaded
   // Bytes the machine's network interface moved, filled in for live
   // sessions on read (not stored); none when machines have no network.
   struct NetworkUsage {

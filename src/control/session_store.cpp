@@ -52,7 +52,8 @@ json to_db_json(const SessionRecord& r) {
             {"start", r.start_path},
             {"timings", timings_to_json(r.timings)},
             {"identity", identity_to_json(r.identity)},
-            {"proxy", r.proxy}};
+            {"proxy", r.proxy},
+            {"extensions", r.extensions}};
   j["endedAtMs"] = r.ended_at_ms ? json(*r.ended_at_ms) : json(nullptr);
   j["chromiumSandbox"] = r.chromium_sandbox ? json(*r.chromium_sandbox) : json(nullptr);
   return j;
@@ -79,6 +80,9 @@ std::optional<SessionRecord> from_db_json(const std::string& text) {
   r.start_path = j.value("start", "cold");
   if (auto i = j.find("identity"); i != j.end()) r.identity = identity_from_json(*i);
   if (auto p = j.find("proxy"); p != j.end() && p->is_object()) r.proxy = *p;
+  if (auto e = j.find("extensions"); e != j.end() && e->is_array())
+    for (const auto& id : *e)
+      if (id.is_string()) r.extensions.push_back(id.get<std::string>());
   if (auto t = j.find("timings"); t != j.end() && t->is_object()) {
     r.timings.agent_launch_ms = t->value("agentLaunchMs", 0.0);
     r.timings.agent_cdp_ready_ms = t->value("agentCdpReadyMs", 0.0);

@@ -115,6 +115,29 @@ Result<nlohmann::json> parse_json_without_duplicate_keys(std::string_view body) 
   return j;
 }
 
+// "extensions": ["<id>", ...]: ids as the extension store makes them; the
+// gateway then checks that each exists.
+Result<std::vector<node::MachineExtension>> parse_extension_ids(const nlohmann::json& value) {
+  if (!value.is_array()) return make_error("'extensions' must be an array of extension ids", "bad_request");
+  if (value.size() > node::kMaxMachineExtensions)
+    return make_error("'extensions' may list at most " + std::to_string(node::kMaxMachineExtensions) + " extensions",
+                      "bad_request");
+  std::vector<node::MachineExtension> out;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const auto& v = value[i];
+    const std::string field = "'extensions[" + std::to_string(i) + "]'";
+    if (!v.is_string()) return make_error(field + " must be a string (an extension id)", "bad_request");
+    const auto& id = v.get_ref<const std::string&>();
+    if (id.empty() || id.size() > 64 ||
+        id.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") != std::string::npos)
+      return make_error(field + " is not an extension id: '" + id.substr(0, 64) + "'", "bad_request");
+    for (const auto& seen : out)
+      if (seen.name == id) return make_error(field + " lists extension '" + id + "' twice", "bad_request");
+    out.push_back({.name = id, .host_dir = {}});
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<control::CreateSessionOptions> parse_create_session(std::string_view body,
@@ -164,6 +187,10 @@ Result<control::CreateSessionOptions> parse_create_session(std::string_view body
       if (!valid) return valid.error();
       (key == "userAgent" ? opts.identity.user_agent : key == "locale" ? opts.identity.locale : opts.identity.timezone) =
           text;
+    } else if (key == "extensions") {
+      auto ids = parse_extension_ids(value);
+      if (!ids) return ids.error();
+      opts.extensions = std::move(ids.value());
     } else if (key == "proxy") {
       if (value.is_null()) continue;  // explicitly none
       auto proxy = parse_upstream_proxy(value, "proxy");

@@ -122,11 +122,11 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
                         {"min", pool->config().min_size}, {"max", pool->config().max_size}};
     return reply(json_response(req, http::status::ok, health));
   }
-  if (seg.empty() || seg[0] != "v1" || seg.size() < 2 || seg[1] != "sessions")
+  if (seg.empty() || seg[0] != "v1" || seg.size() < 2 || (seg[1] != "sessions" && seg[1] != "extensions"))
     return reply(error_response(req, http::status::not_found, "not_found", "no such route: " + path));
 
   // Discovery routes accept the session token, like the websocket routes.
-  if (seg.size() >= 4 && seg[3] == "json") {
+  if (seg[1] == "sessions" && seg.size() >= 4 && seg[3] == "json") {
     if (method != http::verb::get) return not_allowed();
     auto live = sessions_.find_ready(seg[2]);
     if (!live) {
@@ -146,6 +146,7 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
   if (!key_id)
     return reply(error_response(req, http::status::unauthorized, "unauthorized",
                                 "missing or invalid API key (Authorization: Bearer <key> or X-API-Key)"));
+  if (seg[1] == "extensions") return handle_extensions(req, seg, std::move(reply));
 
   if (seg.size() == 2) {
     if (method == http::verb::get) {
@@ -159,6 +160,7 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
     if (method == http::verb::post) {
       auto opts = parse_create_session(req.body(), sessions_.limits());
       if (!opts) return reply(error_response(req, opts.error()));
+      if (auto st = resolve_extensions(*opts); !st) return reply(error_response(req, st.error()));
       opts->owner = *key_id;
       auto shared_req = std::make_shared<Request>(std::move(req));
       sessions_.create(*opts, [this, shared_req, reply = std::move(reply)](Result<SessionRecord> r) {

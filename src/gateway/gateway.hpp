@@ -15,6 +15,7 @@
 
 #include "common/result.hpp"
 #include "control/api_keys.hpp"
+#include "control/extension_store.hpp"
 #include "control/session_manager.hpp"
 #include "gateway/api_request.hpp"
 #include "gateway/http_response.hpp"
@@ -32,6 +33,8 @@ struct GatewayConfig {
   // fetched from it (held in memory while it is sent).
   std::size_t max_upload_bytes = 64u << 20;
   std::size_t max_download_bytes = 256u << 20;
+  // A zipped extension (POST /v1/extensions).
+  std::size_t max_extension_bytes = 32u << 20;
   // Largest CDP message relayed from the browser (multi-MB screenshots and
   // DOM snapshots are normal), and from a client: Chromium itself drops
   // incoming DevTools messages over 100 MB, so the gateway refuses them
@@ -55,6 +58,9 @@ class Gateway {
   void upgrade(boost::beast::tcp_stream stream, Request req);
 
   const GatewayConfig& config() const { return config_; }
+  // Where uploaded extensions live; without one, /v1/extensions is 404 and
+  // a create that names extensions is refused.
+  void set_extension_store(control::ExtensionStore* store) { extensions_ = store; }
   control::SessionManager& sessions() { return sessions_; }
 
   // "http://host:port" for URLs handed to this request's client.
@@ -71,12 +77,17 @@ class Gateway {
   // /v1/sessions/{id}/files[/{name}]: downloads listed and fetched, uploads.
   void handle_files(const Request& req, const std::vector<std::string>& seg, const Target& target,
                     std::function<void(Response)> reply);
+  // /v1/extensions[/{id}] (extension_routes.cpp).
+  void handle_extensions(const Request& req, const std::vector<std::string>& seg, std::function<void(Response)> reply);
+  // Fills in each requested extension's host folder; 400 naming an unknown id.
+  Status resolve_extensions(control::CreateSessionOptions& options) const;
 
   boost::asio::io_context& io_;
   control::SessionManager& sessions_;
   const control::ApiKeys& keys_;
   GatewayConfig config_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  control::ExtensionStore* extensions_ = nullptr;
 };
 
 }  // namespace kindling::gateway

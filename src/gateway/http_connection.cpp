@@ -27,9 +27,12 @@ void HttpConnection::read_request() {
   stream_.expires_after(kRequestTimeout);
   http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
     if (ec) return self->on_read(ec);
-    // Only a file upload may be larger than an API body.
+    // Only a file or extension upload may be larger than an API body.
     if (is_upload(self->parser_->get())) {
       self->body_limit_ = self->gateway_.config().max_upload_bytes;
+      self->parser_->body_limit(self->body_limit_);
+    } else if (is_extension_upload(self->parser_->get())) {
+      self->body_limit_ = self->gateway_.config().max_extension_bytes;
       self->parser_->body_limit(self->body_limit_);
     }
     http::async_read(self->stream_, self->buffer_, *self->parser_,
@@ -42,6 +45,13 @@ bool HttpConnection::is_upload(const http::request_parser<http::string_body>::va
   std::string_view target(req.target().data(), req.target().size());
   target = target.substr(0, target.find('?'));
   return target.starts_with("/v1/sessions/") && target.ends_with("/files");
+}
+
+bool HttpConnection::is_extension_upload(const http::request_parser<http::string_body>::value_type& req) {
+  if (req.method() != http::verb::post) return false;
+  std::string_view target(req.target().data(), req.target().size());
+  target = target.substr(0, target.find('?'));
+  return target == "/v1/extensions" || target == "/v1/extensions/";
 }
 
 void HttpConnection::on_read(beast::error_code ec) {

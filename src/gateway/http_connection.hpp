@@ -22,6 +22,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void on_read(boost::beast::error_code ec);
   void write(Response res);
   static bool is_upload(const http::request_parser<http::string_body>::value_type& req);
+  static bool is_extension_upload(const http::request_parser<http::string_body>::value_type& req);
 
   boost::beast::tcp_stream stream_;
   Gateway& gateway_;

@@ -11,11 +11,21 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 #include "common/unique_fd.hpp"
 
 namespace kindling::node {
+
+// An unpacked Chrome extension on the host, shown read-only inside the
+// machine at /kindling/extensions/<name> and loaded by its Chromium.
+struct MachineExtension {
+  std::string name;      // [a-z0-9]{1,64}; the folder inside
+  std::string host_dir;  // absolute
+};
+inline constexpr std::size_t kMaxMachineExtensions = 16;
+inline constexpr const char* kMachineExtensionsDir = "/kindling/extensions";
 
 // What a machine is given. Validated by the caller; backends re-check bounds.
 struct MachineSpec {
@@ -25,6 +35,8 @@ struct MachineSpec {
   double cpu_limit = 2.0;                   // cores (CFS quota / cpu.max)
   std::uint64_t scratch_bytes = 1ull << 30;  // RAM overlay (tmpfs) size
   bool background = false;                   // start at the lowest CPU weight
+  // Chromium is launched with these (so only a cold start can have them).
+  std::vector<MachineExtension> extensions;
 };
 
 // Bytes a machine's network interface moved since the machine started.

@@ -82,6 +82,33 @@ TEST(AgentChromium, CommandLineKeepsTheSandboxUnlessTold) {
   EXPECT_FALSE(has(argv, "--no-sandbox"));
   EXPECT_TRUE(has(chromium_argv(config, false), "--no-sandbox"));
   EXPECT_EQ(argv.back(), "about:blank");  // the first tab never loads the new-tab page
+  // No extension options unless the session loads extensions.
+  for (const auto& flag : argv) EXPECT_EQ(flag.find("extension"), std::string::npos) << flag;
+}
+
+TEST(AgentChromium, LoadsTheSessionsExtensionsAndOnlyThose) {
+  auto parsed = parse({"--listen", "unix:/a", "--extension", "/kindling/extensions/aa", "--extension=/kindling/extensions/bb"});
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  auto argv = chromium_argv(parsed->config, true);
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "--load-extension=/kindling/extensions/aa,/kindling/extensions/bb"),
+            argv.end());
+  EXPECT_NE(std::find(argv.begin(), argv.end(),
+                      "--disable-extensions-except=/kindling/extensions/aa,/kindling/extensions/bb"),
+            argv.end());
+  EXPECT_EQ(argv.back(), "about:blank");
+  EXPECT_FALSE(parse({"--listen", "unix:/a", "--extension", "relative/dir"}).ok());
+  EXPECT_FALSE(parse({"--listen", "unix:/a", "--extension", "/a,/b"}).ok());
+  EXPECT_FALSE(parse({"--listen", "unix:/a", "--extension", "/a/../b"}).ok());
+  EXPECT_FALSE(parse({"--listen", "unix:/a", "--extra-flag=--load-extension=/x"}).ok());
+  EXPECT_FALSE(parse({"--listen", "unix:/a", "--extra-flag=--disable-extensions-except=/x"}).ok());
+  std::vector<std::string> many;
+  std::vector<const char*> args = {"--listen", "unix:/a"};
+  for (int i = 0; i < 17; ++i) many.push_back("/e/" + std::to_string(i));
+  for (auto& m : many) {
+    args.push_back("--extension");
+    args.push_back(m.c_str());
+  }
+  EXPECT_FALSE(parse(args).ok());
 }
 
 TEST(AgentChromium, DevToolsActivePort) {

@@ -152,3 +152,25 @@ TEST(CreateSessionBody, IdentityOptionsRejected) {
   // The message names the field, so a user knows what to fix.
   EXPECT_NE(parse_create_session(R"({"locale":"german"})", limits).error().message.find("locale"), std::string::npos);
 }
+
+TEST(CreateSessionBody, Extensions) {
+  control::SessionLimits limits;
+  auto ok = parse_create_session(R"({"extensions": ["0123456789abcdef01234567", "aa"]})", limits);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  ASSERT_EQ(ok->extensions.size(), 2u);
+  EXPECT_EQ(ok->extensions[0].name, "0123456789abcdef01234567");
+  EXPECT_TRUE(ok->extensions[0].host_dir.empty());  // the gateway resolves it
+  EXPECT_TRUE(parse_create_session(R"({"extensions": []})", limits)->extensions.empty());
+  auto message = [&](const std::string& body) {
+    auto r = parse_create_session(body, limits);
+    return r.ok() ? std::string("(accepted)") : r.error().message;
+  };
+  EXPECT_EQ(message(R"({"extensions": "aa"})"), "'extensions' must be an array of extension ids");
+  EXPECT_EQ(message(R"({"extensions": [1]})"), "'extensions[0]' must be a string (an extension id)");
+  EXPECT_EQ(message(R"({"extensions": ["aa", "../x"]})"), "'extensions[1]' is not an extension id: '../x'");
+  EXPECT_EQ(message(R"({"extensions": [""]})"), "'extensions[0]' is not an extension id: ''");
+  EXPECT_EQ(message(R"({"extensions": ["aa", "aa"]})"), "'extensions[1]' lists extension 'aa' twice");
+  std::string many = R"({"extensions": [)";
+  for (int i = 0; i < 17; ++i) many += (i ? ",\"e" : "\"e") + std::to_string(i) + "\"";
+  EXPECT_EQ(message(many + "]}"), "'extensions' may list at most 16 extensions");
+}

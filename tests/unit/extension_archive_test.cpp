@@ -165,7 +165,7 @@ TEST(ExtensionArchive, NeedsAValidManifest) {
   EXPECT_NE(refusal(one("manifest.json", "{not json")).find("not valid JSON"), std::string::npos);
   EXPECT_NE(refusal(one("manifest.json", "[1]")).find("JSON object"), std::string::npos);
   EXPECT_NE(refusal(one("manifest.json", R"({"manifest_version": 1, "name": "x", "version": "1"})"))
-                .find("must be 2 or 3"),
+                .find("must be 3"),
             std::string::npos);
   EXPECT_NE(refusal(one("manifest.json", R"({"manifest_version": 3, "version": "1"})")).find("'name'"),
             std::string::npos);
@@ -178,11 +178,14 @@ TEST(ExtensionArchive, NeedsAValidManifest) {
   EXPECT_NE(refusal(one("manifest.json", R"({"manifest_version": 3, "name": "x", "version": "70000"})"))
                 .find("'version'"),
             std::string::npos);
+  EXPECT_NE(refusal(one("manifest.json", R"({"manifest_version": 2, "name": "x", "version": "1"})"))
+                .find("Chromium no longer loads"),
+            std::string::npos);
   // Comments are allowed, as Chromium allows them.
   auto r = read_extension_archive(
-      one("manifest.json", "// made by hand\n{\"manifest_version\": 2, \"name\": \"x\", \"version\": \"0.1\"}"));
+      one("manifest.json", "// made by hand\n{\"manifest_version\": 3, \"name\": \"x\", \"version\": \"0.1\"}"));
   ASSERT_TRUE(r) << r.error().message;
-  EXPECT_EQ(r->manifest.manifest_version, 2);
+  EXPECT_EQ(r->manifest.manifest_version, 3);
 }
 
 TEST(ExtensionArchive, RefusesNamesChromiumReserves) {

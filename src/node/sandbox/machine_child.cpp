@@ -162,6 +162,11 @@ int machine_child_main(void* arg) {
   rc = sys(SYS_openat, AT_FDCWD, ptr(plan.run_dir_host_path), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rc < 0) fail(plan, "open run dir", plan.run_dir_host_path, rc);
   move_fd(plan, rc, plan.run_fd, plan.run_dir_host_path);
+  for (std::size_t i = 0; i < plan.host_dir_count; ++i) {
+    rc = sys(SYS_openat, AT_FDCWD, ptr(plan.host_dir_paths[i]), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (rc < 0) fail(plan, "open host dir", plan.host_dir_paths[i], rc);
+    move_fd(plan, rc, plan.host_dir_fds[i], plan.host_dir_paths[i]);
+  }
   // Nothing we mount may propagate back to the host.
   rc = sys(SYS_mount, 0, ptr("/"), 0, MS_REC | MS_PRIVATE, 0);
   if (rc < 0) fail(plan, "make mounts private", "/", rc);

@@ -24,6 +24,10 @@ struct MachineChildPlan {
   int agent_fd = -1;
   const char* run_dir_host_path = nullptr;  // likewise, at run_fd
   int run_fd = -1;
+  // More host directories, likewise: host_dir_paths[i] reopened at host_dir_fds[i].
+  const char* const* host_dir_paths = nullptr;
+  const int* host_dir_fds = nullptr;
+  std::size_t host_dir_count = 0;
   const char* root_tmpfs_options = nullptr;
   const RootStep* steps = nullptr;
   std::size_t step_count = 0;

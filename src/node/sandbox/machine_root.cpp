@@ -65,7 +65,8 @@ Status MachineRoot::add_host_entry(const std::string& host_path, const std::stri
 }
 
 Result<MachineRoot> MachineRoot::plan(const SandboxConfig& config, const std::string& new_root, int run_fd,
-                                      int agent_fd, std::uint64_t scratch_bytes) {
+                                      int agent_fd, std::uint64_t scratch_bytes,
+                                      const std::vector<HostDirBind>& host_dirs) {
   MachineRoot root;
   // The child mounts the root tmpfs and changes into it while it is still
   // host root; every step then works relative to it, so no host directory on
@@ -148,6 +149,14 @@ Result<MachineRoot> MachineRoot::plan(const SandboxConfig& config, const std::st
   root.steps_.push_back({.kind = K::kTouch, .target = root.keep(root.inside("/kindling/agent"))});
   root.steps_.push_back({.kind = K::kBind, .source = root.keep("/proc/self/fd/" + std::to_string(agent_fd)),
                          .target = root.keep(root.inside("/kindling/agent")), .attr_set = kReadOnly});
+
+  for (const auto& dir : host_dirs) {
+    if (dir.inside.size() < 2 || dir.inside[0] != '/' || dir.inside.find("..") != std::string::npos)
+      return make_error("invalid bind target '" + dir.inside + "'");
+    root.mkdirs(dir.inside);
+    root.steps_.push_back({.kind = K::kBind, .source = root.keep("/proc/self/fd/" + std::to_string(dir.fd)),
+                           .target = root.keep(root.inside(dir.inside)), .attr_set = kReadOnly | MOUNT_ATTR_NOEXEC});
+  }
 
   // proc must be mounted while the host's /proc is still visible: the kernel
   // refuses a new proc in a user namespace that cannot see a full one.

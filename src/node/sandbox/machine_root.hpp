@@ -47,6 +47,13 @@ struct RootStep {
   std::uint64_t attr_set = 0;
 };
 
+// A host directory the child holds open (O_PATH) at descriptor number `fd`,
+// bound read-only at `inside` (an absolute path in the machine).
+struct HostDirBind {
+  int fd = -1;
+  std::string inside;
+};
+
 class MachineRoot {
  public:
   // new_root: the (empty, shared) host directory the root tmpfs is mounted
@@ -54,8 +61,11 @@ class MachineRoot {
   // run_fd, agent_fd: descriptor numbers where the child holds (O_PATH) the
   // host's <state>/<id> and the agent binary; both are bound through
   // /proc/self/fd, as descriptors opened in the child's mount namespace.
+  // host_dirs: more host directories held like run_fd (a session's
+  // extensions), each bound read-only, no exec.
   static Result<MachineRoot> plan(const SandboxConfig& config, const std::string& new_root, int run_fd,
-                                  int agent_fd, std::uint64_t scratch_bytes);
+                                  int agent_fd, std::uint64_t scratch_bytes,
+                                  const std::vector<HostDirBind>& host_dirs = {});
 
   const std::vector<RootStep>& steps() const { return steps_; }
   const char* new_root() const { return new_root_; }

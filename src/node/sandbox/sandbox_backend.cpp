@@ -50,6 +50,15 @@ Status check_spec(const MachineSpec& spec) {
   if (spec.pids_limit < 8) return make_error("pids limit below 8", "invalid");
   if (!(spec.cpu_limit >= 0.01 && spec.cpu_limit <= 1024)) return make_error("cpu limit out of range", "invalid");
   if (spec.scratch_bytes < (1ull << 20)) return make_error("scratch size below 1 MiB", "invalid");
+  if (spec.extensions.size() > kMaxMachineExtensions) return make_error("more than 16 extensions", "invalid");
+  for (std::size_t i = 0; i < spec.extensions.size(); ++i) {
+    const auto& e = spec.extensions[i];
+    bool name_ok = !e.name.empty() && e.name.size() <= 64 && e.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") == std::string::npos;
+    if (!name_ok) return make_error("extension name '" + e.name + "' must match [a-z0-9]{1,64}", "invalid");
+    if (e.host_dir.empty() || e.host_dir[0] != '/') return make_error("extension dir must be an absolute path", "invalid");
+    for (std::size_t j = 0; j < i; ++j)
+      if (spec.extensions[j].name == e.name) return make_error("extension '" + e.name + "' given twice", "invalid");
+  }
   return ok_status();
 }
 
@@ -200,8 +209,22 @@ Result<std::unique_ptr<Machine>> SandboxBackend::start(const MachineSpec& spec) 
   // Placeholder: reserves the descriptor number the child reopens run_dir at.
   UniqueFd run_fd(::open(run_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!run_fd.valid()) return make_error("cannot open " + run_dir + ": " + errno_text(errno));
+  // Likewise a placeholder per extension; the child reopens each there, as
+  // the data dir need not be traversable by the machine's uids.
+  std::vector<UniqueFd> extension_fds;
+  std::vector<HostDirBind> host_dirs;
+  std::vector<const char*> host_dir_paths;
+  std::vector<int> host_dir_fds;
+  for (const auto& e : spec.extensions) {
+    UniqueFd fd(::open(e.host_dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) return make_error("cannot open extension dir " + e.host_dir + ": " + errno_text(errno));
+    host_dirs.push_back({fd.get(), std::string(kMachineExtensionsDir) + "/" + e.name});
+    host_dir_paths.push_back(e.host_dir.c_str());
+    host_dir_fds.push_back(fd.get());
+    extension_fds.push_back(std::move(fd));
+  }
   KINDLING_TRY(root, MachineRoot::plan(config, config.state_dir + "/" + kNewRootDir, run_fd.get(), agent_fd.get(),
-                                       spec.scratch_bytes));
+                                       spec.scratch_bytes, host_dirs));
 
   std::vector<std::string> args = {"/kindling/agent"};
   if (config.standard_agent_args) {
@@ -211,6 +234,10 @@ Result<std::unique_ptr<Machine>> SandboxBackend::start(const MachineSpec& spec) 
     for (const char* a : {"--browser-uid", "--browser-gid"}) {
       args.emplace_back(a);
       args.push_back(std::to_string(kMachineBrowserUid));
+    }
+    for (const auto& dir : host_dirs) {
+      args.emplace_back("--extension");
+      args.push_back(dir.inside);
     }
   }
   args.insert(args.end(), config.agent_args.begin(), config.agent_args.end());
@@ -237,6 +264,9 @@ Result<std::unique_ptr<Machine>> SandboxBackend::start(const MachineSpec& spec) 
   plan.agent_fd = agent_fd.get();
   plan.run_dir_host_path = run_dir.c_str();
   plan.run_fd = run_fd.get();
+  plan.host_dir_paths = host_dir_paths.data();
+  plan.host_dir_fds = host_dir_fds.data();
+  plan.host_dir_count = host_dir_fds.size();
   plan.root_tmpfs_options = root.root_tmpfs_options();
   plan.steps = root.steps().data();
   plan.step_count = root.steps().size();
