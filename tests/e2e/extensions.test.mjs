@@ -5,6 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateRawSync, crc32 } from 'node:zlib';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startServer } from './lib/server.mjs';
 
@@ -155,6 +157,7 @@ test('an uploaded extension is listed, loaded by the sessions that ask for it, a
 });
 
 test('hostile or broken zips are refused with 400 and a clear message', async () => {
+  const before = (await server.api('GET', '/v1/extensions')).json.extensions.map((e) => e.id);
   const manifest = { name: 'manifest.json', data: MANIFEST };
   const cases = [
     [zip([manifest, { name: '../escape.js', data: 'x' }]), /leaves the extension's folder/],
@@ -185,8 +188,9 @@ test('hostile or broken zips are refused with 400 and a clear message', async ()
   assert.equal(huge.status, 413, huge.text);
   const noAuth = await fetch(`${server.url}/v1/extensions`);
   assert.equal(noAuth.status, 401);
-  // Nothing half-written stayed behind.
-  assert.deepEqual((await server.api('GET', '/v1/extensions')).json.extensions, []);
+  // Nothing was stored for any of them.
+  assert.deepEqual((await server.api('GET', '/v1/extensions')).json.extensions.map((e) => e.id), before);
+  assert.deepEqual(readdirSync(join(server.dataDir, 'extensions')).filter((n) => !before.includes(n)), []);
   const bad = await server.api('POST', '/v1/sessions', { extensions: ['../../etc'] });
   assert.equal(bad.status, 400);
   assert.match(bad.json.error.message, /'extensions\[0\]' is not an extension id/);
