@@ -262,6 +262,49 @@ TEST_F(SandboxTest, ExitIsReportedThroughExitFd) {
   EXPECT_EQ(k->reap().signal, SIGKILL);  // idempotent
 }
 
+// A session's extensions: host folders below a private (0700) directory,
+// shown read-only and no-exec at /kindling/extensions/<name>, in that
+// machine only.
+TEST_F(SandboxTest, ExtensionsAreBoundReadOnlyIntoTheirMachineOnly) {
+  auto top = std::filesystem::path(backend_->config().state_dir).parent_path() / "extensions" / "e1" / "files";
+  std::filesystem::create_directories(top / "js");
+  {
+    std::ofstream(top / "manifest.json") << "{\"manifest_version\": 3}";
+  }
+  std::filesystem::permissions(top / "manifest.json", std::filesystem::perms(0644));
+  std::filesystem::permissions(top.parent_path().parent_path(), std::filesystem::perms::owner_all);
+  auto spec = small_spec("ext");
+  spec.extensions = {{.name = "e1", .host_dir = top.string()}};
+  auto m = start(spec);
+  ASSERT_TRUE(m);
+  auto read = ask(*m, "read /kindling/extensions/e1/manifest.json");
+  EXPECT_EQ(read["ok"], true) << read.dump();
+  EXPECT_EQ(read["content"], "{\"manifest_version\": 3}");
+  auto write = ask(*m, "write /kindling/extensions/e1/manifest.json");
+  EXPECT_EQ(write["ok"], false);
+  EXPECT_EQ(write["errno"], EROFS);
+  EXPECT_EQ(ask(*m, "write /kindling/extensions/e1/js/new.js")["errno"], EROFS);
+  std::string mounts = ask(*m, "facts")["mounts"];
+  EXPECT_NE(mounts.find("/kindling/extensions/e1 "), std::string::npos) << mounts;
+  EXPECT_EQ(read_file((top / "manifest.json").string()), "{\"manifest_version\": 3}");
+
+  auto plain = start("noext");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(ask(*plain, "read /kindling/extensions/e1/manifest.json")["ok"], false);
+
+  auto bad = small_spec("badext");
+  bad.extensions = {{.name = "../x", .host_dir = top.string()}};
+  EXPECT_FALSE(backend_->start(bad));
+  bad.extensions = {{.name = "e1", .host_dir = "relative"}};
+  EXPECT_FALSE(backend_->start(bad));
+  bad.extensions = {{.name = "e1", .host_dir = top.string()}, {.name = "e1", .host_dir = top.string()}};
+  EXPECT_FALSE(backend_->start(bad));
+  bad.extensions = {{.name = "e2", .host_dir = (top / "missing").string()}};
+  auto missing = backend_->start(bad);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("cannot open extension dir"), std::string::npos);
+}
+
 TEST_F(SandboxTest, RejectsBadSpecsAndDuplicates) {
   EXPECT_FALSE(backend_->start(small_spec("Bad_Id")));
   EXPECT_FALSE(backend_->start(small_spec("")));
