@@ -12,50 +12,6 @@
 
 namespace kindling::cli {
 
-namespace {
-
-struct ClientOptions {
-  std::string server = "http://127.0.0.1:8600";
-  std::string api_key;
-  std::string data_dir;
-};
-
-std::string resolve_key(const ClientOptions& o) {
-  if (!o.api_key.empty()) return o.api_key;
-  if (const char* env = std::getenv("KINDLING_API_KEY"); env && *env) return env;
-  std::string dir = o.data_dir;
-  if (dir.empty()) {
-    const char* env = std::getenv("KINDLING_DATA_DIR");
-    dir = env && *env ? env : "/var/lib/kindling";
-  }
-  std::ifstream in(dir + "/api-key");
-  std::string key;
-  std::getline(in, key);
-  if (key.empty())
-    std::cerr << "warning: no API key: none given with --api-key or KINDLING_API_KEY, and no " << dir
-              << "/api-key (set --data-dir to the server's data directory)\n";
-  return key;
-}
-
-// Prints the answer; a non-2xx status makes the command fail with its error.
-int report(const Result<ApiResponse>& r) {
-  if (!r) {
-    std::cerr << "error: " << r.error().message << "\n";
-    return 2;
-  }
-  if (r->status >= 200 && r->status < 300) {
-    std::cout << r->body.dump(2) << "\n";
-    return 0;
-  }
-  std::string message = r->body.is_object() && r->body.contains("error")
-                            ? r->body["error"].value("message", r->body.dump())
-                            : r->body.dump();
-  std::cerr << "error: HTTP " << r->status << ": " << message << "\n";
-  return 1;
-}
-
-}  // namespace
-
 void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
   auto opts = std::make_shared<ClientOptions>();
   if (const char* env = std::getenv("KINDLING_URL"); env && *env) opts->server = env;
@@ -69,6 +25,7 @@ void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
     int timeout = 0, idle = 0;
     std::string viewport, user_agent, locale, timezone, proxy, proxy_username;
     std::vector<std::string> proxy_bypass;
+    std::vector<std::string> extensions;
   };
   auto flags = std::make_shared<CreateFlags>();
   auto* create = session->add_subcommand("create", "Start a browser session and print it (with its cdpUrl)");
@@ -84,6 +41,9 @@ void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
   create->add_option("--proxy-username", flags->proxy_username,
                      "Proxy user; the password comes from env KINDLING_PROXY_PASSWORD, never the command line");
   create->add_option("--proxy-bypass", flags->proxy_bypass, "Host pattern that skips the proxy (repeatable)")
+      ->allow_extra_args(false);
+  create->add_option("--extension", flags->extensions,
+                     "Id of an uploaded extension to load (repeatable; `kindling extension upload`)")
       ->allow_extra_args(false);
   create->callback([opts, flags, exit_code] {
     nlohmann::json body = nlohmann::json::object();
@@ -117,8 +77,9 @@ void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
       *exit_code = 2;
       return;
     }
-    ApiClient client(opts->server, resolve_key(*opts));
-    *exit_code = report(client.call("POST", "/v1/sessions", body.dump()));
+    if (!flags->extensions.empty()) body["extensions"] = flags->extensions;
+    ApiClient client(opts->server, resolve_api_key(*opts));
+    *exit_code = report_response(client.call("POST", "/v1/sessions", body.dump()));
   });
 
   auto all = std::make_shared<bool>(false);
@@ -126,8 +87,8 @@ void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
   list->fallthrough();
   list->add_flag("--all", *all, "Include ended sessions");
   list->callback([opts, all, exit_code] {
-    ApiClient client(opts->server, resolve_key(*opts));
-    *exit_code = report(client.call("GET", *all ? "/v1/sessions?all=1" : "/v1/sessions"));
+    ApiClient client(opts->server, resolve_api_key(*opts));
+    *exit_code = report_response(client.call("GET", *all ? "/v1/sessions?all=1" : "/v1/sessions"));
   });
 
   auto id = std::make_shared<std::string>();
@@ -135,8 +96,8 @@ void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
   get->fallthrough();
   get->add_option("id", *id, "Session id")->required();
   get->callback([opts, id, exit_code] {
-    ApiClient client(opts->server, resolve_key(*opts));
-    *exit_code = report(client.call("GET", "/v1/sessions/" + *id));
+    ApiClient client(opts->server, resolve_api_key(*opts));
+    *exit_code = report_response(client.call("GET", "/v1/sessions/" + *id));
   });
 
   auto* del = session->add_subcommand("delete", "Release a session: its browser and machine are destroyed");
@@ -144,8 +105,8 @@ void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
   del->fallthrough();
   del->add_option("id", *id, "Session id")->required();
   del->callback([opts, id, exit_code] {
-    ApiClient client(opts->server, resolve_key(*opts));
-    *exit_code = report(client.call("DELETE", "/v1/sessions/" + *id));
+    ApiClient client(opts->server, resolve_api_key(*opts));
+    *exit_code = report_response(client.call("DELETE", "/v1/sessions/" + *id));
   });
 }
 

@@ -5,10 +5,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateRawSync, crc32 } from 'node:zlib';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
-import { startServer } from './lib/server.mjs';
+import { startServer, kindlingBin } from './lib/server.mjs';
 
 let server;
 before(async () => { server = await startServer(); });
@@ -194,4 +196,40 @@ test('hostile or broken zips are refused with 400 and a clear message', async ()
   const bad = await server.api('POST', '/v1/sessions', { extensions: ['../../etc'] });
   assert.equal(bad.status, 400);
   assert.match(bad.json.error.message, /'extensions\[0\]' is not an extension id/);
+});
+
+test('the CLI uploads, lists and deletes an extension, and creates a session that loads it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kindling-ext-cli-'));
+  const cli = (...args) => spawnSync(kindlingBin, [...args, '--server', server.url, '--api-key', server.apiKey],
+    { encoding: 'utf8' });
+  try {
+    writeFileSync(join(dir, 'marker.zip'), MARKER);
+    const up = cli('extension', 'upload', join(dir, 'marker.zip'));
+    assert.equal(up.status, 0, up.stderr);
+    const ext = JSON.parse(up.stdout);
+    assert.equal(ext.name, 'Kindling page marker');
+    const list = cli('extension', 'list');
+    assert.equal(list.status, 0, list.stderr);
+    assert.ok(JSON.parse(list.stdout).extensions.some((e) => e.id === ext.id));
+    const created = cli('session', 'create', '--extension', ext.id);
+    assert.equal(created.status, 0, created.stderr);
+    const session = JSON.parse(created.stdout);
+    assert.deepEqual(session.extensions, [ext.id]);
+    assert.equal((await visit(session)).mark, '1');
+    assert.equal((await server.release(session.id)).status, 200);
+    writeFileSync(join(dir, 'bad.zip'), zip([{ name: '../x.js', data: 'x' }]));
+    const bad = cli('extension', 'upload', join(dir, 'bad.zip'));
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /HTTP 400: .*leaves the extension's folder/);
+    let del;
+    for (let i = 0; i < 100; i++) {
+      del = cli('extension', 'delete', ext.id);
+      if (!/HTTP 409/.test(del.stderr)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(del.status, 0, del.stderr);
+    assert.equal(cli('extension', 'get', ext.id).status, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
