@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "common/secrets.hpp"
@@ -39,16 +40,31 @@ Status write_file(const std::string& path, std::string_view data, mode_t mode) {
   }
   // The umask may have narrowed the mode; machines read these as "other".
   if (::fchmod(fd.get(), mode) != 0) return make_error("cannot chmod " + path + ": " + errno_text());
+  // On disk before the folder is renamed into place (only this upload's
+  // own files: syncfs would wait for the whole filesystem).
+  if (::fdatasync(fd.get()) != 0) return make_error("cannot sync " + path + ": " + errno_text());
   return ok_status();
 }
 
-Status make_dirs(const std::string& root, const std::string& relative) {
+Status sync_dir(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid() || ::fsync(fd.get()) != 0) return make_error("cannot sync " + path + ": " + errno_text());
+  return ok_status();
+}
+
+// Makes each missing folder of `relative` below `root`, noting it in `made`
+// (to be synced once its entries are written).
+Status make_dirs(const std::string& root, const std::string& relative, std::vector<std::string>& made) {
   std::string at = root;
   for (std::size_t pos = 0; pos <= relative.size();) {
     auto slash = relative.find('/', pos);
     if (slash == std::string::npos) slash = relative.size();
     at += "/" + relative.substr(pos, slash - pos);
-    if (::mkdir(at.c_str(), 0755) != 0 && errno != EEXIST) return make_error("cannot create " + at + ": " + errno_text());
+    if (::mkdir(at.c_str(), 0755) == 0) {
+      made.push_back(at);
+    } else if (errno != EEXIST) {
+      return make_error("cannot create " + at + ": " + errno_text());
+    }
     ::chmod(at.c_str(), 0755);
     pos = slash + 1;
   }
@@ -163,17 +179,18 @@ Result<ExtensionInfo> ExtensionStore::add(std::string_view zip) {
     return make_error("cannot create " + files + ": " + errno_text());
   // Names were checked by the archive reader (relative, no '..', no links),
   // and everything below `files` was made here, so no path can lead out.
+  std::vector<std::string> made = {files, temp};
   for (const auto& dir : archive.empty_dirs)
-    if (auto st = make_dirs(files, dir); !st) return st.error();
+    if (auto st = make_dirs(files, dir, made); !st) return st.error();
   for (const auto& f : archive.files) {
     if (auto slash = f.path.rfind('/'); slash != std::string::npos)
-      if (auto st = make_dirs(files, f.path.substr(0, slash)); !st) return st.error();
+      if (auto st = make_dirs(files, f.path.substr(0, slash), made); !st) return st.error();
     if (auto st = write_file(files + "/" + f.path, f.data, 0644); !st) return st.error();
   }
   if (auto st = write_file(temp + "/meta.json", meta_json(info).dump(), 0600); !st) return st.error();
-  UniqueFd temp_fd(::open(temp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  // On disk before it becomes visible under its id.
-  if (!temp_fd.valid() || ::syncfs(temp_fd.get()) != 0) return make_error("cannot sync " + temp + ": " + errno_text());
+  // Every entry on disk before the folder becomes visible under its id.
+  for (const auto& dir : made)
+    if (auto st = sync_dir(dir); !st) return st.error();
   const std::string final_dir = dir_ + "/" + info.id;
   if (::rename(temp.c_str(), final_dir.c_str()) != 0)
     return make_error("cannot move " + temp + " to " + final_dir + ": " + errno_text());
