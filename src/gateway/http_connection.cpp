@@ -1,5 +1,7 @@
 #include "gateway/http_connection.hpp"
 
+#include <algorithm>
+
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "common/log.hpp"
@@ -22,19 +24,23 @@ void HttpConnection::start() { read_request(); }
 void HttpConnection::read_request() {
   parser_.emplace();
   parser_->header_limit(kMaxHeaderBytes);
-  body_limit_ = gateway_.config().max_body_bytes;
+  // Beast checks a Content-Length against the limit as the header ends, so
+  // the header is read under the largest limit of any route; the route's own
+  // limit is set once its target is known, before the body is read.
+  const auto& config = gateway_.config();
+  body_limit_ = std::max({config.max_body_bytes, config.max_upload_bytes, config.max_extension_bytes});
   parser_->body_limit(body_limit_);
   stream_.expires_after(kRequestTimeout);
   http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
     if (ec) return self->on_read(ec);
     // Only a file or extension upload may be larger than an API body.
-    if (is_upload(self->parser_->get())) {
-      self->body_limit_ = self->gateway_.config().max_upload_bytes;
-      self->parser_->body_limit(self->body_limit_);
-    } else if (is_extension_upload(self->parser_->get())) {
-      self->body_limit_ = self->gateway_.config().max_extension_bytes;
-      self->parser_->body_limit(self->body_limit_);
-    }
+    const auto& config = self->gateway_.config();
+    self->body_limit_ = is_upload(self->parser_->get())             ? config.max_upload_bytes
+                        : is_extension_upload(self->parser_->get()) ? config.max_extension_bytes
+                                                                    : config.max_body_bytes;
+    if (self->parser_->content_length() && *self->parser_->content_length() > self->body_limit_)
+      return self->on_read(http::error::body_limit);
+    self->parser_->body_limit(self->body_limit_);
     http::async_read(self->stream_, self->buffer_, *self->parser_,
                      [self](beast::error_code ec, std::size_t) { self->on_read(ec); });
   });

@@ -9,6 +9,7 @@ import { readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chromium } from 'playwright-core';
 import { startServer, kindlingBin } from './lib/server.mjs';
 
@@ -158,6 +159,16 @@ test('an uploaded extension is listed, loaded by the sessions that ask for it, a
   assert.match(unknown.json.error.message, new RegExp(`unknown extension '${ext.id}' in 'extensions'`));
 });
 
+test('an extension zip larger than an API body (up to 32 MiB) is taken', async () => {
+  // Incompressible bytes, stored: 3 MiB of zip, over the 1 MiB API body limit.
+  const big = zip([{ name: 'manifest.json', data: MANIFEST }, { name: 'mark.js', data: 'void 0;' },
+    { name: 'worker.js', data: '' }, { name: 'assets/noise.bin', data: randomBytes(3 << 20), method: 0 }]);
+  const up = await upload(big);
+  assert.equal(up.status, 201, up.text);
+  assert.equal(up.json.sizeBytes, MANIFEST.length + 7 + (3 << 20));
+  assert.equal((await server.api('DELETE', `/v1/extensions/${up.json.id}`)).status, 200);
+});
+
 test('hostile or broken zips are refused with 400 and a clear message', async () => {
   const before = (await server.api('GET', '/v1/extensions')).json.extensions.map((e) => e.id);
   const manifest = { name: 'manifest.json', data: MANIFEST };
@@ -188,6 +199,7 @@ test('hostile or broken zips are refused with 400 and a clear message', async ()
   // Over the upload bound: 413 before anything is parsed.
   const huge = await upload(Buffer.alloc((32 << 20) + 1));
   assert.equal(huge.status, 413, huge.text);
+  assert.match(huge.json.error.message, /larger than 33554432 bytes/);
   const noAuth = await fetch(`${server.url}/v1/extensions`);
   assert.equal(noAuth.status, 401);
   // Nothing was stored for any of them.
