@@ -87,7 +87,8 @@ TEST(AgentChromium, CommandLineKeepsTheSandboxUnlessTold) {
 }
 
 TEST(AgentChromium, LoadsTheSessionsExtensionsAndOnlyThose) {
-  auto parsed = parse({"--listen", "unix:/a", "--extension", "/kindling/extensions/aa", "--extension=/kindling/extensions/bb"});
+  auto parsed = parse(
+      {"--listen", "unix:/a", "--extension", "/kindling/extensions/aa", "--extension=/kindling/extensions/bb"});
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   auto argv = chromium_argv(parsed->config, true);
   EXPECT_NE(std::find(argv.begin(), argv.end(), "--load-extension=/kindling/extensions/aa,/kindling/extensions/bb"),

@@ -134,8 +134,9 @@ TEST(ExtensionArchive, RefusesOverlappingEntries) {
   std::string inner_data = "hidden";
   std::string inner = test::local_header("b", 0, test::crc_of(inner_data), 6, 6) + inner_data;
   std::uint32_t b_offset = static_cast<std::uint32_t>(30 + std::string("manifest.json").size());
-  auto zip = build_zip({{.name = "manifest.json", .data = inner, .method = 0},
-                        {.name = "b", .data = inner_data, .method = 0, .local_offset = b_offset, .write_local = false}});
+  auto zip = build_zip(
+      {{.name = "manifest.json", .data = inner, .method = 0},
+       {.name = "b", .data = inner_data, .method = 0, .local_offset = b_offset, .write_local = false}});
   EXPECT_NE(refusal(zip).find("overlap"), std::string::npos);
 }
 

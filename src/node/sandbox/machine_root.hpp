@@ -7,7 +7,8 @@
 // of the host's system directories and selected /etc entries, /dev (a small
 // read-only tmpfs with bound device nodes), /dev/shm (a tmpfs of
 // scratch_bytes), /proc, /run/kindling (read-write, the host's <state>/<id>),
-// /kindling/agent. / is read-only once built; /tmp and /home/browser are
+// /kindling/agent, and a session's extensions read-only at
+// /kindling/extensions/<name>. / is read-only once built; /tmp and /home/browser are
 // writable views of the root tmpfs, so they share one scratch_bytes budget.
 // The memory cgroup bounds the sum of everything a machine keeps in RAM.
 #pragma once

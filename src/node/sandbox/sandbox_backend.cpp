@@ -53,9 +53,11 @@ Status check_spec(const MachineSpec& spec) {
   if (spec.extensions.size() > kMaxMachineExtensions) return make_error("more than 16 extensions", "invalid");
   for (std::size_t i = 0; i < spec.extensions.size(); ++i) {
     const auto& e = spec.extensions[i];
-    bool name_ok = !e.name.empty() && e.name.size() <= 64 && e.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") == std::string::npos;
+    bool name_ok = !e.name.empty() && e.name.size() <= 64 &&
+                   e.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") == std::string::npos;
     if (!name_ok) return make_error("extension name '" + e.name + "' must match [a-z0-9]{1,64}", "invalid");
-    if (e.host_dir.empty() || e.host_dir[0] != '/') return make_error("extension dir must be an absolute path", "invalid");
+    if (e.host_dir.empty() || e.host_dir[0] != '/')
+      return make_error("extension dir must be an absolute path", "invalid");
     for (std::size_t j = 0; j < i; ++j)
       if (spec.extensions[j].name == e.name) return make_error("extension '" + e.name + "' given twice", "invalid");
   }
