@@ -56,6 +56,11 @@ test('a 20 MB download is listed with its sha256 and fetched byte for byte', asy
     assert.equal(got.status, 200);
     assert.equal(got.bytes.length, DOWNLOAD_BYTES);
     assert.equal(sha256(got.bytes), expected);
+    // The session's events say it happened, once, with the final size.
+    const events = (await server.api('GET', `/v1/sessions/${session.id}/events`)).json.events;
+    const downloads = events.filter((e) => e.type === 'download');
+    assert.equal(downloads.length, 1, JSON.stringify(downloads));
+    assert.match(downloads[0].detail, new RegExp(`^big\\.bin \\(${DOWNLOAD_BYTES} bytes\\)`));
   } finally {
     await browser.disconnect();
   }
@@ -127,6 +132,12 @@ test('names stay inside the directory, and links the machine plants are not foll
   assert.deepEqual(listed, ['plain.txt'], 'the link is not listed');
   assert.equal((await fetchBytes(`${base}/evil`)).status, 404);
   assert.equal((await fetchBytes(`${base}/plain.txt`)).bytes.toString(), 'plain');
+  // Events: the plain file is reported, the link is not.
+  await waitFor(async () => (await server.api('GET', `/v1/sessions/${session.id}/events`)).json.events
+    .some((e) => e.type === 'download' && e.detail.startsWith('plain.txt (5 bytes)')), { what: 'a download event' });
+  const reported = (await server.api('GET', `/v1/sessions/${session.id}/events`)).json.events
+    .filter((e) => e.type === 'download').map((e) => e.detail);
+  assert.ok(reported.every((d) => !d.startsWith('evil')), `links are not reported: ${reported}`);
   // And the uploads area swapped for a link to /etc.
   asBrowser('rmdir /home/browser/uploads; ln -s /etc /home/browser/uploads');
   const planted = await fetch(`${server.url}${base}?name=passwd`, {
