@@ -61,6 +61,7 @@ class LiveSession {
   std::int64_t events_ = 0;  // how many were logged
   std::function<void(Result<SessionRecord>)> on_created_;
   std::unique_ptr<DownloadWatch> downloads_;  // "download" events, while ready
+  DigestCache file_digests_;                   // GET files hashes only what changed
   bool ending_ = false;
 };
 
