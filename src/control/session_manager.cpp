@@ -81,10 +81,7 @@ void SessionManager::create(const CreateSessionOptions& options, std::function<v
                                  " MiB required); retry later",
                              "capacity"));
   }
-  if (pool_ && pool_->ready_count() == 0 && pool_->waiting_count() >= pool_->config().max_waiting)
-    return done(make_error("host is starting browsers as fast as it can (" + std::to_string(pool_->waiting_count()) +
-                               " creates already waiting); retry shortly",
-                           "capacity"));
+  if (pool_ && pool_->queue_full()) return done(pool_->queue_full_error());
   if (auto st = quota_.take_create(options.owner, requested_at); !st) return done(st.error());
 
   auto s = std::shared_ptr<LiveSession>(new LiveSession(io_));
