@@ -41,7 +41,29 @@ Result<UniqueFd> open_plain(int dir, const std::string& name, struct stat& st) {
   return fd;
 }
 
+DigestCache::Key key_of(const struct stat& st) {
+  return {static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size),
+          st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
+          st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec};
+}
+
 }  // namespace
+
+const std::string* DigestCache::find(const std::string& name, const Key& key) const {
+  auto it = entries_.find(name);
+  return it != entries_.end() && it->second.first == key ? &it->second.second : nullptr;
+}
+
+void DigestCache::put(const std::string& name, const Key& key, std::string digest) {
+  entries_[name] = {key, std::move(digest)};
+}
+
+void DigestCache::keep_only(const std::vector<std::string>& kept) {
+  std::map<std::string, std::pair<Key, std::string>> next;
+  for (const auto& name : kept)
+    if (auto it = entries_.find(name); it != entries_.end()) next.insert(std::move(*it));
+  entries_ = std::move(next);
+}
 
 Status check_file_name(std::string_view name) {
   if (name.empty() || name.size() > 255) return make_error("a file name must be 1 to 255 bytes", "bad_request");
@@ -52,7 +74,7 @@ Status check_file_name(std::string_view name) {
   return ok_status();
 }
 
-Result<std::vector<SessionFile>> list_session_files(int dir, std::size_t max_files) {
+Result<std::vector<SessionFile>> list_session_files(int dir, std::size_t max_files, DigestCache* cache) {
   // A dup of our own: closedir() closes what fdopendir() was given.
   int copy = ::fcntl(dir, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) return make_error(std::string("dup: ") + std::strerror(errno));
@@ -81,11 +103,27 @@ Result<std::vector<SessionFile>> list_session_files(int dir, std::size_t max_fil
       f.complete = true;
       auto fd = open_plain(dir, name, st);
       if (!fd) continue;  // gone or replaced since readdir
-      auto digest = sha256_of_fd(fd->get());
-      if (!digest) continue;
-      f.sha256 = *digest;
+      f.size = static_cast<std::uint64_t>(st.st_size);
+      // The key of the open file, so a digest is never paired with another file's.
+      auto key = key_of(st);
+      if (const std::string* known = cache ? cache->find(name, key) : nullptr) {
+        f.sha256 = *known;
+      } else {
+        auto digest = sha256_of_fd(fd->get());
+        if (!digest) continue;
+        // Written to while read: report it, but don't remember that digest.
+        struct stat after{};
+        if (cache && ::fstat(fd->get(), &after) == 0 && key_of(after) == key) cache->put(name, key, *digest);
+        f.sha256 = *digest;
+      }
     }
     out.push_back(std::move(f));
+  }
+  if (cache) {
+    std::vector<std::string> kept;
+    for (const auto& f : out)
+      if (f.complete) kept.push_back(f.name);
+    cache->keep_only(kept);
   }
   std::sort(out.begin(), out.end(), [](const SessionFile& a, const SessionFile& b) { return a.name < b.name; });
   return out;

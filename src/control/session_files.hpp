@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,9 +30,31 @@ struct SessionFile {
 // at most 255 bytes.
 Status check_file_name(std::string_view name);
 
+// The sha256 of files already hashed, so a listing hashes only what changed.
+// Keyed by inode, size, mtime and ctime: the machine can set a file's mtime
+// back after rewriting it, but not its ctime.
+class DigestCache {
+ public:
+  struct Key {
+    std::uint64_t inode = 0, size = 0;
+    std::int64_t mtime_ns = 0, ctime_ns = 0;
+    bool operator==(const Key&) const = default;
+  };
+  const std::string* find(const std::string& name, const Key& key) const;
+  void put(const std::string& name, const Key& key, std::string digest);
+  // Forgets the names not in `kept` (the files the last listing saw).
+  void keep_only(const std::vector<std::string>& kept);
+  std::size_t size() const { return entries_.size(); }
+
+ private:
+  std::map<std::string, std::pair<Key, std::string>> entries_;
+};
+
 // The plain files in `dir` (at most `max_files`), sorted by name; links,
-// directories and other types are skipped.
-Result<std::vector<SessionFile>> list_session_files(int dir, std::size_t max_files = 1000);
+// directories and other types are skipped. With a cache, only new or
+// changed files are read.
+Result<std::vector<SessionFile>> list_session_files(int dir, std::size_t max_files = 1000,
+                                                    DigestCache* cache = nullptr);
 
 // Opens a complete plain file of `dir` for reading; its size in `size`.
 Result<UniqueFd> open_session_file(int dir, const std::string& name, std::uint64_t& size);

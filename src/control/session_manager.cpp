@@ -81,10 +81,7 @@ void SessionManager::create(const CreateSessionOptions& options, std::function<v
                                  " MiB required); retry later",
                              "capacity"));
   }
-  if (pool_ && pool_->ready_count() == 0 && pool_->waiting_count() >= pool_->config().max_waiting)
-    return done(make_error("host is starting browsers as fast as it can (" + std::to_string(pool_->waiting_count()) +
-                               " creates already waiting); retry shortly",
-                           "capacity"));
+  if (pool_ && pool_->queue_full()) return done(pool_->queue_full_error());
   if (auto st = quota_.take_create(options.owner, requested_at); !st) return done(st.error());
 
   auto s = std::shared_ptr<LiveSession>(new LiveSession(io_));
@@ -292,8 +289,33 @@ void SessionManager::make_ready(const std::shared_ptr<LiveSession>& s) {
                ready.chromium_sandbox ? "on" : "OFF: " + ready.sandbox_note,
                r.identity.empty() ? "" : fmt::format(", identity applied at {:.1f} ms", *r.timings.identity_applied_ms));
   log_event(*s, "ready", fmt::format("{} start, ready in {:.1f} ms", r.start_path, *r.timings.ready_ms));
+  watch_downloads(s);
   arm_idle_timer(s);
   if (auto cb = std::move(s->on_created_)) cb(live_view(*s));
+}
+
+void SessionManager::watch_downloads(const std::shared_ptr<LiveSession>& s) {
+  auto dir = s->browser_.machine->open_machine_dir(kDownloadsDir);
+  if (!dir) {
+    spdlog::warn("session {}: no download events: {}", s->record_.id, dir.error().message);
+    return;
+  }
+  std::weak_ptr<LiveSession> weak = s;
+  auto watch = DownloadWatch::start(
+      io_, std::move(dir).value(),
+      [this, weak](const std::string& name, std::uint64_t size) {
+        if (auto s = weak.lock(); s && !s->ending_)
+          log_event(*s, "download", fmt::format("{} ({} bytes) at {}/{}", name, size, kDownloadsDir, name));
+      },
+      [this, weak](int reported) {
+        if (auto s = weak.lock(); s && !s->ending_)
+          log_event(*s, "download", fmt::format("{} downloads reported; later ones are listed, not logged", reported));
+      });
+  if (!watch) {
+    spdlog::warn("session {}: no download events: {}", s->record_.id, watch.error().message);
+    return;
+  }
+  s->downloads_ = std::move(watch).value();
 }
 
 void SessionManager::arm_idle_timer(const std::shared_ptr<LiveSession>& s) {
@@ -416,6 +438,7 @@ void SessionManager::end(const std::shared_ptr<LiveSession>& s, SessionStatus st
 
   s->lifetime_timer_.cancel();
   s->idle_timer_.cancel();
+  s->downloads_.reset();
   auto clients = std::move(s->clients_);
   for (auto& w : clients)
     if (auto c = w.lock()) c->terminate(code, reason);

@@ -17,6 +17,7 @@
 
 #include "common/clock.hpp"
 #include "common/result.hpp"
+#include "control/download_watch.hpp"
 #include "control/session_files.hpp"
 #include "control/session_options.hpp"
 #include "control/session_record.hpp"
@@ -60,6 +61,8 @@ class LiveSession {
   std::vector<node::MachineExtension> extensions_;  // loaded at launch: cold starts only
   std::int64_t events_ = 0;  // how many were logged
   std::function<void(Result<SessionRecord>)> on_created_;
+  std::unique_ptr<DownloadWatch> downloads_;  // "download" events, while ready
+  DigestCache file_digests_;                   // GET files hashes only what changed
   bool ending_ = false;
 };
 
@@ -127,6 +130,8 @@ class SessionManager {
   void apply_proxy(const std::shared_ptr<LiveSession>& s);
   void apply_identity(const std::shared_ptr<LiveSession>& s);
   void end(const std::shared_ptr<LiveSession>& s, SessionStatus status, const std::string& reason, int close_code);
+  // Logs a "download" event for each file the session's pages finish downloading.
+  void watch_downloads(const std::shared_ptr<LiveSession>& s);
   void arm_idle_timer(const std::shared_ptr<LiveSession>& s);
   void persist(const SessionRecord& r);
   // Logs an event; past kMaxEvents only the session's end is still logged,

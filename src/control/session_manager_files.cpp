@@ -10,7 +10,7 @@ namespace kindling::control {
 Result<std::vector<SessionFile>> SessionManager::list_files(const std::string& id) {
   KINDLING_TRY(s, find_ready(id));
   KINDLING_TRY(dir, s->browser_.machine->open_machine_dir(kDownloadsDir));
-  return list_session_files(dir.get());
+  return list_session_files(dir.get(), 1000, &s->file_digests_);
 }
 
 Result<UniqueFd> SessionManager::open_file(const std::string& id, const std::string& name, std::uint64_t& size) {

@@ -1,6 +1,9 @@
 #include "gateway/cdp_proxy.hpp"
 
+#include <cstring>
+
 #include "common/log.hpp"
+#include "gateway/cdp_download_path.hpp"
 #include "gateway/gateway.hpp"
 
 namespace kindling::gateway {
@@ -125,12 +128,24 @@ void CdpProxy::relay_client_to_browser() {
       return;
     }
     self->browser_->text(self->client_->got_text());
+    if (self->client_->got_text()) self->keep_downloads_in_session();
     self->browser_->async_write(self->from_client_.data(), [self](beast::error_code ec, std::size_t) {
       self->from_client_.clear();
       if (ec) return self->close_client(make_reason(websocket::close_code::internal_error, "browser connection lost"));
       self->relay_client_to_browser();
     });
   });
+}
+
+void CdpProxy::keep_downloads_in_session() {
+  auto bytes = from_client_.cdata();
+  auto rewritten = rewrite_download_behavior(
+      std::string_view(static_cast<const char*>(bytes.data()), bytes.size()), control::kDownloadsDir);
+  if (!rewritten) return;
+  from_client_.clear();
+  auto space = from_client_.prepare(rewritten->size());
+  std::memcpy(space.data(), rewritten->data(), rewritten->size());
+  from_client_.commit(rewritten->size());
 }
 
 void CdpProxy::relay_browser_to_client() {

@@ -1,6 +1,7 @@
 // The CDP websocket proxy: one client websocket relayed message by message to
 // a websocket on the session's Chromium, through an agent CDP stream. It
-// looks at nothing inside the messages. When the session ends the client
+// looks inside one kind of message only: setDownloadBehavior, so downloads
+// stay where GET /v1/sessions/{id}/files finds them. When the session ends the client
 // gets a close frame with a code and a reason, never a silent drop.
 #pragma once
 
@@ -39,6 +40,9 @@ class CdpProxy : public control::SessionClient, public std::enable_shared_from_t
   void accept_client();
   void refuse(http::status status, const std::string& code, const std::string& message);
   void relay_client_to_browser();
+  // Points a client's setDownloadBehavior at the session's downloads area
+  // (cdp_download_path.hpp), in the message just read.
+  void keep_downloads_in_session();
   void relay_browser_to_client();
   void close_client(boost::beast::websocket::close_reason reason);
   void finish();

@@ -97,10 +97,8 @@ std::function<void()> StandbyPool::acquire(Handout done, bool& waited) {
     done(make_error("the standby pool is stopped", "unavailable"));
     return [] {};
   }
-  if (static_cast<int>(waiters_.size()) >= config_.max_waiting) {
-    done(make_error("host is starting browsers as fast as it can (" + std::to_string(waiters_.size()) +
-                        " creates already waiting); retry shortly",
-                    "capacity"));
+  if (queue_full()) {
+    done(queue_full_error());
     return [] {};
   }
   waited = true;
@@ -112,6 +110,12 @@ std::function<void()> StandbyPool::acquire(Handout done, bool& waited) {
     if (alive.expired()) return;
     std::erase_if(waiters_, [id](const Waiter& w) { return w.id == id; });
   };
+}
+
+Error StandbyPool::queue_full_error() const {
+  return make_error("host is starting browsers as fast as it can (" + std::to_string(waiters_.size()) +
+                        " creates already waiting); retry shortly",
+                    "capacity");
 }
 
 void StandbyPool::prioritise_launches() {

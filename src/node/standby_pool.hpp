@@ -63,6 +63,10 @@ class StandbyPool {
   int ready_count() const { return static_cast<int>(ready_.size()); }
   int starting_count() const { return starting_; }
   int waiting_count() const { return static_cast<int>(waiters_.size()); }
+  // No standby to give and max_waiting creates queued: a create now is
+  // refused with queue_full_error() ("capacity", 503 with Retry-After).
+  bool queue_full() const { return ready_.empty() && waiting_count() >= config_.max_waiting; }
+  Error queue_full_error() const;
   int target_size() const;
   const StandbyPoolConfig& config() const { return config_; }
 

@@ -2,12 +2,14 @@
 // session's downloads area with no client setup, is listed with its sha256
 // and fetched byte for byte; an upload reaches a file input; names cannot
 // leave the directory and links the machine plants are never followed; the
-// files go with the session.
+// files go with the session. Playwright, which points downloads at a path
+// of its own machine, gets them in the downloads area too.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import puppeteer from 'puppeteer-core';
+import { chromium } from 'playwright-core';
 import { startServer, waitFor } from './lib/server.mjs';
 
 let server;
@@ -56,12 +58,39 @@ test('a 20 MB download is listed with its sha256 and fetched byte for byte', asy
     assert.equal(got.status, 200);
     assert.equal(got.bytes.length, DOWNLOAD_BYTES);
     assert.equal(sha256(got.bytes), expected);
+    // The session's events say it happened, once, with the final size.
+    const events = (await server.api('GET', `/v1/sessions/${session.id}/events`)).json.events;
+    const downloads = events.filter((e) => e.type === 'download');
+    assert.equal(downloads.length, 1, JSON.stringify(downloads));
+    assert.match(downloads[0].detail, new RegExp(`^big\\.bin \\(${DOWNLOAD_BYTES} bytes\\)`));
   } finally {
     await browser.disconnect();
   }
   assert.equal((await server.release(session.id)).status, 200);
   // Gone with the session.
   assert.equal((await server.api('GET', `/v1/sessions/${session.id}/files`)).status, 409);
+});
+
+test('with Playwright, a download lands in the downloads area under its own name and Playwright sees it finish', async () => {
+  const session = await server.createSession();
+  const browser = await chromium.connectOverCDP(session.cdpUrl);
+  try {
+    const context = browser.contexts()[0];
+    const page = context.pages()[0] || await context.newPage();
+    await page.setContent('<a id="a" download="hello.txt" href="data:text/plain,hello%20kindling">get</a>');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#a')]);
+    assert.equal(download.suggestedFilename(), 'hello.txt');
+    assert.equal(await download.failure(), null, 'Playwright saw the download finish');
+    let listed;
+    await waitFor(async () => {
+      listed = (await server.api('GET', `/v1/sessions/${session.id}/files`)).json.files.find((f) => f.name === 'hello.txt' && f.complete);
+      return Boolean(listed);
+    }, { timeoutMs: 15000, what: "Playwright's download to be listed" });
+    assert.equal((await fetchBytes(`/v1/sessions/${session.id}/files/hello.txt`)).bytes.toString(), 'hello kindling');
+  } finally {
+    await browser.close();
+  }
+  await server.release(session.id);
 });
 
 test('an upload reaches a file input, and the page sees its size', async () => {
@@ -127,6 +156,12 @@ test('names stay inside the directory, and links the machine plants are not foll
   assert.deepEqual(listed, ['plain.txt'], 'the link is not listed');
   assert.equal((await fetchBytes(`${base}/evil`)).status, 404);
   assert.equal((await fetchBytes(`${base}/plain.txt`)).bytes.toString(), 'plain');
+  // Events: the plain file is reported, the link is not.
+  await waitFor(async () => (await server.api('GET', `/v1/sessions/${session.id}/events`)).json.events
+    .some((e) => e.type === 'download' && e.detail.startsWith('plain.txt (5 bytes)')), { what: 'a download event' });
+  const reported = (await server.api('GET', `/v1/sessions/${session.id}/events`)).json.events
+    .filter((e) => e.type === 'download').map((e) => e.detail);
+  assert.ok(reported.every((d) => !d.startsWith('evil')), `links are not reported: ${reported}`);
   // And the uploads area swapped for a link to /etc.
   asBrowser('rmdir /home/browser/uploads; ln -s /etc /home/browser/uploads');
   const planted = await fetch(`${server.url}${base}?name=passwd`, {

@@ -58,6 +58,28 @@ TEST_F(SessionFilesTest, ListsPlainFilesWithDigestsAndPartialOnesWithout) {
   EXPECT_EQ((*files)[1].sha256, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
 }
 
+TEST_F(SessionFilesTest, ACacheHashesOnlyWhatChangedEvenWithTheMtimeSetBack) {
+  write("a.txt", "hello");
+  write("b.txt", "other");
+  DigestCache cache;
+  auto first = list_session_files(dir_.get(), 1000, &cache);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(cache.size(), 2u);
+  // Rewrite a.txt with the same size and put its mtime back: ctime still moves.
+  struct stat before{};
+  ASSERT_EQ(::stat((root_ + "/a.txt").c_str(), &before), 0);
+  ::usleep(20000);
+  write("a.txt", "HELLO");
+  struct timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (root_ + "/a.txt").c_str(), times, 0), 0);
+  fs::remove(root_ + "/b.txt");
+  auto second = list_session_files(dir_.get(), 1000, &cache);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].sha256, "3733cd977ff8eb18b987357e22ced99f46097f31ecb239e878ae63760e83e4d5");  // sha256("HELLO")
+  EXPECT_EQ(cache.size(), 1u) << "the removed file is forgotten";
+}
+
 TEST_F(SessionFilesTest, OpensOnlyPlainFilesByName) {
   write("hello.txt", "hello");
   ASSERT_EQ(::symlink("/etc/passwd", (root_ + "/link").c_str()), 0);
