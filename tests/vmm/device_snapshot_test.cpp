@@ -215,6 +215,20 @@ TEST(DeviceSnapshotTest, NetDeviceContinuesOnItsRingsThroughTheSavedTapOrAnOverr
     snapshot_and_kill(vm, snap, mem);
   }
   {
+    // A tap name in the net record that could never be one, behind valid
+    // checksums: refused by the decoder, not handed to TUNSETIFF.
+    std::string bad = read_file(snap);
+    const size_t at = bad.find("ktap0");
+    ASSERT_NE(at, std::string::npos);
+    bad[at + 2] = '/';
+    fix_body_crc(bad);
+    write_file(dir.file("bad.snap"), bad);
+    SnapshotVm vm(dir, "bad-tap", ns.name());
+    HttpReply r = vm.load(dir.file("bad.snap"), mem, "File", true);
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(fault_of(r).find("a net device without a valid tap name"), std::string::npos) << fault_of(r);
+  }
+  {
     // An override must name an interface of the snapshot.
     SnapshotVm vm(dir, "unknown-iface", ns.name());
     HttpReply r = vm.load(snap, mem, "File", true, json::object(), {{"network_overrides", {{{"iface_id", "eth9"}, {"host_dev_name", "ktap1"}}}}});
@@ -305,6 +319,33 @@ TEST(DeviceSnapshotTest, VsockRestoreResetsTheGuestsConnectionsAndNewOnesWorkBot
     ASSERT_TRUE(eventually([&] { return vm.serial().find("KT VSOCK conns 1") != std::string::npos; }, 10s)) << vm.serial();
     snapshot_and_kill(vm, snap, mem);
     ::close(open_conn);
+  }
+  {
+    // Damaged vsock records, refused by name while the VMM stays up: cut
+    // short, and a CID of 1 behind valid checksums (the u32 before the
+    // uds_path's length).
+    const std::string good = read_file(snap);
+    const size_t path_at = good.find(uds);
+    ASSERT_NE(path_at, std::string::npos);
+    std::string cid = good;
+    const uint32_t one = 1;
+    std::memcpy(cid.data() + path_at - 8, &one, 4);
+    fix_body_crc(cid);
+    std::string cut = good.substr(0, path_at + 3);
+    fix_body_crc(cut);  // checksums right, header's body length wrong
+    struct Case {
+      std::string name, bytes, expect;
+    };
+    for (const Case& c : {Case{"short", good.substr(0, good.size() - 7), "truncated"}, Case{"cut", cut, "truncated"},
+                          Case{"cid", cid, "vsock guest CID 1 (3 or more)"}}) {
+      SCOPED_TRACE(c.name);
+      write_file(dir.file(c.name + ".snap"), c.bytes);
+      SnapshotVm vm(dir, "bad-" + c.name);
+      HttpReply r = vm.load(dir.file(c.name + ".snap"), mem, "File", true);
+      EXPECT_EQ(r.status, 400);
+      EXPECT_NE(fault_of(r).find(c.expect), std::string::npos) << fault_of(r);
+      EXPECT_EQ(vm.get("/")["state"], "Not started");
+    }
   }
   {
     // The snapshot's uds_path is still there (the VMM was killed): binding it

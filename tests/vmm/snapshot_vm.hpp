@@ -4,9 +4,12 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "vmm/snapshot/crc32.hpp"
 #include "vmm_process.hpp"
 
 namespace kindling::vmm::test {
@@ -15,6 +18,18 @@ namespace kindling::vmm::test {
 inline std::string fault_of(const HttpReply& r) {
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   return j.is_object() && j.contains("fault_message") ? j["fault_message"].get<std::string>() : "<no fault_message: " + r.body + ">";
+}
+
+// Rewrite a snapshot file's checksums after a test edited it, so a check
+// behind them (version, sizes, CPU, a record's fields) is what refuses it.
+inline void fix_header_crc(std::string& s) {
+  uint32_t crc = kindling::vmm::crc32(std::span(reinterpret_cast<const uint8_t*>(s.data()), 36));
+  std::memcpy(s.data() + 36, &crc, 4);
+}
+inline void fix_body_crc(std::string& s) {
+  uint32_t crc = kindling::vmm::crc32(std::span(reinterpret_cast<const uint8_t*>(s.data()) + 40, s.size() - 40));
+  std::memcpy(s.data() + 24, &crc, 4);
+  fix_header_crc(s);
 }
 
 struct SnapshotVm {
