@@ -315,6 +315,9 @@ TEST(SnapshotFormat, NetVsockAndLimiterBoundsAreCheckedBehindAValidChecksum) {
   s = sample_with_all_devices();
   s.virtio.push_back(sample_vsock());
   EXPECT_TRUE(refused(s, "two virtio devices named vsock"));
+  s = sample_with_all_devices();
+  s.virtio[kVsock].activated = false;  // status 0x0f says DRIVER_OK
+  EXPECT_TRUE(refused(s, "not activated"));
 }
 
 TEST(SnapshotFormat, Version1FilesStillLoadButMayNotCarryDevices) {

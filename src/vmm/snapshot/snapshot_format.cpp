@@ -234,6 +234,9 @@ Result<VirtioSavedState> read_virtio(Reader& r, uint32_t index, uint32_t version
   d.block_read_only = flags & kVirtioBlockRo;
   d.block_flush = flags & kVirtioBlockFlush;
   if (d.status > 0xff) return bad("status is wider than 8 bits");
+  // The transport activates the device whenever the driver sets DRIVER_OK
+  // without FAILED (or sets FAILED itself): one without the other never was.
+  if ((d.status & 0x04) && !(d.status & 0x80) && !d.activated) return bad("DRIVER_OK in the status but the device is not activated");
   if (d.interrupt_status & ~3u) return bad("unknown interrupt status bits");
   if (nq == 0 || nq > kSnapshotMaxVirtioQueues) return bad(fmt::format("{} queues", nq));
   for (uint32_t i = 0; i < nq; ++i) {
