@@ -386,6 +386,11 @@ TEST(DeviceSnapshotTest, VsockRestoreResetsTheGuestsConnectionsAndNewOnesWorkBot
   json cfg = vm.get("/vm/config");
   EXPECT_EQ(cfg["vsock"]["uds_path"], uds2) << cfg.dump();
   EXPECT_EQ(cfg["vsock"]["guest_cid"], 7) << cfg.dump();
+  // The restored VM snapshots again, with the new path in the record.
+  ASSERT_EQ(vm.patch("/vm", {{"state", "Paused"}}).status, 204);
+  r = vm.put("/snapshot/create", {{"snapshot_path", dir.file("again.snap")}, {"mem_file_path", dir.file("again.mem")}});
+  EXPECT_EQ(r.status, 204) << r.body;
+  EXPECT_NE(read_file(dir.file("again.snap")).find(uds2), std::string::npos);
   vm.proc.signal(SIGKILL);
   vm.proc.wait(5s);
   ::shutdown(listener, SHUT_RDWR);
