@@ -355,19 +355,30 @@ TEST(DeviceSnapshotTest, VsockRestoreResetsTheGuestsConnectionsAndNewOnesWorkBot
     EXPECT_EQ(r.status, 400);
     EXPECT_NE(fault_of(r).find("Cannot restore the vsock device"), std::string::npos) << fault_of(r);
   }
-  // The guest's connection to host port 5000 after the reset.
-  int listener = unix_socket_at(uds2 + "_5000", true);
-  ASSERT_GE(listener, 0);
-  std::atomic<bool> echoed{false};
-  std::thread host_port([&] {
-    int c = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  // The guest's connection to host port 5000 after the reset: served on a
+  // thread that a failed assertion cannot leave running (the listener is
+  // shut down and the thread joined on the way out).
+  struct HostPort {
+    int listener = -1;
+    std::atomic<bool> echoed{false};
+    std::thread thread;
+    ~HostPort() {
+      ::shutdown(listener, SHUT_RDWR);
+      if (thread.joinable()) thread.join();
+      ::close(listener);
+    }
+  } host;
+  host.listener = unix_socket_at(uds2 + "_5000", true);
+  ASSERT_GE(host.listener, 0);
+  host.thread = std::thread([&host] {
+    int c = ::accept4(host.listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) return;
     timeval tv{30, 0};
     ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     char buf[16];
-    if (::recv(c, buf, sizeof(buf), MSG_WAITALL) == 16 && ::write(c, buf, 16) == 16) echoed = true;
+    if (::recv(c, buf, sizeof(buf), MSG_WAITALL) == 16 && ::write(c, buf, 16) == 16) host.echoed = true;
     char b;
-    [[maybe_unused]] ssize_t n = ::read(c, &b, 1);  // until the guest's SHUTDOWN
+    [[maybe_unused]] ssize_t n = ::read(c, &b, 1);  // until the guest's SHUTDOWN (or the VMM's end)
     ::close(c);
   });
   SnapshotVm vm(dir, "restored");
@@ -377,7 +388,7 @@ TEST(DeviceSnapshotTest, VsockRestoreResetsTheGuestsConnectionsAndNewOnesWorkBot
       << "the guest never saw TRANSPORT_RESET\n" << vm.serial() << vm.proc.stderr_text();
   EXPECT_TRUE(eventually([&] { return vm.serial().find("KT VSOCK outbound 1") != std::string::npos; }, 30s))
       << "a guest-initiated connection after the restore failed\n" << vm.serial() << vm.proc.stderr_text();
-  EXPECT_TRUE(echoed.load());
+  EXPECT_TRUE(host.echoed.load());
   int after = echo_connection(uds2, "after the restore");
   EXPECT_GE(after, 0) << "a host-initiated connection after the restore failed\n" << vm.serial() << vm.proc.stderr_text();
   if (after >= 0) ::close(after);
@@ -391,11 +402,6 @@ TEST(DeviceSnapshotTest, VsockRestoreResetsTheGuestsConnectionsAndNewOnesWorkBot
   r = vm.put("/snapshot/create", {{"snapshot_path", dir.file("again.snap")}, {"mem_file_path", dir.file("again.mem")}});
   EXPECT_EQ(r.status, 204) << r.body;
   EXPECT_NE(read_file(dir.file("again.snap")).find(uds2), std::string::npos);
-  vm.proc.signal(SIGKILL);
-  vm.proc.wait(5s);
-  ::shutdown(listener, SHUT_RDWR);
-  host_port.join();
-  ::close(listener);
 }
 
 // ---- rate limiters ----
