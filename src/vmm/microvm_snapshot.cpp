@@ -42,8 +42,8 @@ Status write_all(int fd, const uint8_t* p, size_t n, uint64_t offset) {
 Result<SnapshotState> MicroVm::capture_state() const {
   if (!paused_) return make_error("The microVM must be paused (PATCH /vm {\"state\": \"Paused\"}) before a snapshot is taken.");
   SnapshotState s;
-  // Virtio transports, queues and device config (rng, block). Net and vsock
-  // (taps, open connections) are refused here, before anything is written.
+  // Virtio transports, queues, device config and rate limiters (the caller
+  // holds the device thread still).
   if (auto st = virtio_.save(s.virtio); !st) return st.error();
   s.machine.vcpu_count = vcpu_count_;
   s.machine.mem_bytes = memory_->size();
