@@ -134,6 +134,7 @@ Result<std::unique_ptr<MicroVm>> MicroVm::restore(const SnapshotState& state, Re
   }
   KINDLING_TRY(mem, GuestMemory::create(state.machine.mem_bytes, backing));
   vm->memory_.emplace(std::move(mem));
+  stage("guest memory mapped");
   if (memory.kind == RestoreMemory::Kind::kUffd) {
     UffdOptions opts = std::move(memory.uffd);
     opts.page_size = state.machine.huge_pages ? (2u << 20) : 4096u;
@@ -143,8 +144,9 @@ Result<std::unique_ptr<MicroVm>> MicroVm::restore(const SnapshotState& state, Re
                                               std::move(opts), metrics));
     vm->uffd_ = std::move(handler);
   }
+  stage("userfaultfd handler started");
   if (auto s = vm->vm_->map_memory(*vm->memory_); !s) return s.error();
-  stage("memory mapped");
+  stage("memory given to KVM");
 
   if (auto s = restore_vm_state(vm->vm_->fd(), state.vm); !s) return make_error("Cannot restore the VM state: " + s.error().message);
   if (auto s = vm->attach_legacy_devices(serial_out_fd); !s) return s.error();
