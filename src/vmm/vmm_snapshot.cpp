@@ -109,7 +109,7 @@ Status Vmm::snapshot_load(const SnapshotLoadConfig& c) {
   if (c.hot_pages_path) {
     const uint64_t page = state.machine.huge_pages ? (2u << 20) : 4096u;
     KINDLING_TRY(hot, read_hot_pages(*c.hot_pages_path, state.machine.mem_bytes / page));
-    memory.uffd.prefetch_pages = std::move(hot);
+    memory.uffd.prefetch = std::move(hot);
   }
   memory.uffd.record = c.record_hot_pages;
   KINDLING_TRY(serial_fd, open_serial_out());

@@ -6,7 +6,6 @@
 
 #include <cstring>
 
-#include "vmm/memory/uffd_handler.hpp"
 #include "vmm/snapshot/crc32.hpp"
 #include "vmm/snapshot/snapshot_format.hpp"
 
@@ -491,25 +490,6 @@ TEST(SnapshotFormat, BoundsAreCheckedBehindAValidChecksum) {
     fix_crcs(bytes);
     EXPECT_FALSE(decode_snapshot(bytes).ok());
   }
-}
-
-TEST(HotPages, ParsesAndBoundsTheList) {
-  char path[] = "/tmp/kindling-hot-XXXXXX";
-  int fd = ::mkstemp(path);
-  ASSERT_GE(fd, 0);
-  ::close(fd);
-  ASSERT_TRUE(write_hot_pages(path, {3, 1, 4}).ok());
-  auto p = read_hot_pages(path, 16);
-  ASSERT_TRUE(p.ok()) << p.error().message;
-  EXPECT_EQ(*p, (std::vector<uint64_t>{3, 1, 4}));
-  EXPECT_FALSE(read_hot_pages(path, 4).ok()) << "page 4 of 4 is outside guest memory";
-  for (const char* bad : {"1\n2", "1\nx\n", "-1\n", "99999999999999999999999\n"}) {
-    FILE* f = std::fopen(path, "w");
-    std::fputs(bad, f);
-    std::fclose(f);
-    EXPECT_FALSE(read_hot_pages(path, 16).ok()) << bad;
-  }
-  ::unlink(path);
 }
 
 }  // namespace

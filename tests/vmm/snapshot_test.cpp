@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "snapshot_vm.hpp"
@@ -355,8 +356,13 @@ TEST_F(SnapshotTest, RecordedHotPagesArePrefetchedOnTheNextRestore) {
     ASSERT_EQ(vm.put("/snapshot/hot-pages", {{"hot_pages_path", hot}}).status, 204);
     faults_recording = vm.metrics().value("kindling_vmm_uffd_faults_total", 0u);
   }
-  const std::string list = read_file(hot);
-  const auto recorded = static_cast<uint64_t>(std::count(list.begin(), list.end(), '\n'));
+  // Lines are "N" or "N-M" (docs/vmm-snapshot.md).
+  uint64_t recorded = 0;
+  std::istringstream lines(read_file(hot));
+  for (std::string line; std::getline(lines, line);) {
+    auto dash = line.find('-');
+    recorded += dash == std::string::npos ? 1 : std::stoull(line.substr(dash + 1)) - std::stoull(line) + 1;
+  }
   EXPECT_GE(recorded, 7168u);
   Vm vm(dir_, "prefetched");
   ASSERT_EQ(vm.load(snap_, mem_, "Uffd", true, {{"hot_pages_path", hot}}).status, 204) << vm.proc.stderr_text();

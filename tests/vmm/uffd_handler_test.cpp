@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "vmm/memory/uffd_handler.hpp"
 
@@ -75,7 +77,8 @@ TEST_F(UffdHandlerTest, ServesFaultsFromTheFileAndZeroesRemovedPages) {
 
 TEST_F(UffdHandlerTest, HotPagesArriveWithoutFaults) {
   UffdOptions opts;
-  opts.prefetch_pages = {1, 2, 3, 40};
+  opts.prefetch = to_page_runs({1, 2, 3, 40});
+  ASSERT_EQ(opts.prefetch.size(), 2u);
   if (!start(std::move(opts))) GTEST_SKIP() << "userfaultfd unavailable here: " << error_;
   ::usleep(20000);
   EXPECT_EQ(metrics_.uffd_prefetched_pages.load(), 0u) << "prefetch before start_prefetch()";
@@ -102,6 +105,66 @@ TEST_F(UffdHandlerTest, TruncatedFileIsReportedAndTheFaultDoesNotBlock) {
   EXPECT_EQ(byte(31), 0);
   EXPECT_EQ(fatal.load(), 1);
   EXPECT_NE(why.find("truncated"), std::string::npos) << why;
+}
+
+// The hot list on disk: runs of consecutive pages, in the order recorded.
+class HotPageListTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char path[] = "/tmp/kindling-hot-XXXXXX";
+    int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ::close(fd);
+    path_ = path;
+  }
+  void TearDown() override { ::unlink(path_.c_str()); }
+  void write_text(const std::string& text) {
+    int fd = ::open(path_.c_str(), O_WRONLY | O_TRUNC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    ::close(fd);
+  }
+  std::string refusal(const std::string& text, uint64_t pages = 100) {
+    write_text(text);
+    auto r = read_hot_pages(path_, pages);
+    return r ? "" : r.error().message;
+  }
+  std::string path_;
+};
+
+TEST_F(HotPageListTest, RecordedPagesBecomeRunsInTheirOrderAndReadBack) {
+  // Fault order: an ascending stretch, a jump back, single pages.
+  std::vector<uint64_t> pages = {10, 11, 12, 13, 2, 3, 50, 7};
+  ASSERT_TRUE(write_hot_pages(path_, pages).ok());
+  auto runs = read_hot_pages(path_, 64);
+  ASSERT_TRUE(runs.ok()) << runs.error().message;
+  EXPECT_EQ(*runs, (std::vector<PageRun>{{10, 4}, {2, 2}, {50, 1}, {7, 1}}));
+}
+
+TEST_F(HotPageListTest, ALongSequentialListIsAFewBytes) {
+  std::vector<uint64_t> pages;
+  for (uint64_t p = 1024; p < 262144; ++p) pages.push_back(p);
+  ASSERT_TRUE(write_hot_pages(path_, pages).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+  EXPECT_LT(st.st_size, 32);
+  auto runs = read_hot_pages(path_, 262144);
+  ASSERT_TRUE(runs.ok());
+  EXPECT_EQ(*runs, (std::vector<PageRun>{{1024, 262144 - 1024}}));
+}
+
+TEST_F(HotPageListTest, MalformedOrOversizedListsAreRefused) {
+  EXPECT_NE(refusal("1-\n").find("malformed"), std::string::npos);
+  EXPECT_NE(refusal("5-3\n").find("malformed"), std::string::npos);
+  EXPECT_NE(refusal("-3\n").find("malformed"), std::string::npos);
+  EXPECT_NE(refusal("1 2\n").find("malformed"), std::string::npos);
+  EXPECT_NE(refusal("1\n\n").find("malformed"), std::string::npos);
+  EXPECT_NE(refusal("4\n9").find("truncated"), std::string::npos);
+  EXPECT_NE(refusal("0-100\n").find("guest memory has 100"), std::string::npos);
+  EXPECT_NE(refusal("0-99\n0-99\n").find("more pages"), std::string::npos);
+  EXPECT_NE(refusal("99999999999999999999999\n").find("malformed"), std::string::npos);
+  EXPECT_EQ(refusal("0-99\n"), "");
+  EXPECT_EQ(refusal(""), "");
 }
 
 }  // namespace

@@ -144,11 +144,12 @@ void UffdHandler::thread_main() {
   // vCPUs, rather than on the guest's first fault (512 page faults for a
   // 2 MiB buffer).
   std::memset(buf_.get(), 0, opts_.page_size);
-  size_t next_prefetch = 0;
+  size_t next_run = 0;       // prefetch position: run, and page within it
+  uint64_t next_in_run = 0;
   for (;;) {
     // Prefetching goes on only while no fault waits: a vCPU is never kept
     // waiting behind the hot list.
-    const bool prefetching = prefetch_go_ && next_prefetch < opts_.prefetch_pages.size() && !fatal_;
+    const bool prefetching = prefetch_go_ && next_run < opts_.prefetch.size() && !fatal_;
     pollfd fds[3] = {{uffd_.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}, {go_fd_.get(), POLLIN, 0}};
     int r = ::poll(fds, prefetch_go_ ? 2 : 3, prefetching ? 0 : -1);
     if (r < 0 && errno != EINTR) {
@@ -162,7 +163,11 @@ void UffdHandler::thread_main() {
     }
     if (r == 0 && prefetching) {
       const int64_t t0 = monotonic_us();
-      uint64_t page = opts_.prefetch_pages[next_prefetch++];
+      const uint64_t page = opts_.prefetch[next_run].first + next_in_run;
+      if (++next_in_run == opts_.prefetch[next_run].count) {
+        ++next_run;
+        next_in_run = 0;
+      }
       if (page < removed_.size()) {
         ssize_t n = ::pread(mem_file_.get(), buf_.get(), opts_.page_size, static_cast<off_t>(page * opts_.page_size));
         if (n == static_cast<ssize_t>(opts_.page_size)) {
@@ -193,11 +198,23 @@ void UffdHandler::thread_main() {
   }
 }
 
-Result<std::vector<uint64_t>> read_hot_pages(const std::string& path, uint64_t page_count) {
+std::vector<PageRun> to_page_runs(const std::vector<uint64_t>& pages) {
+  std::vector<PageRun> runs;
+  for (uint64_t p : pages) {
+    if (!runs.empty() && runs.back().first + runs.back().count == p) {
+      ++runs.back().count;
+    } else {
+      runs.push_back({p, 1});
+    }
+  }
+  return runs;
+}
+
+Result<std::vector<PageRun>> read_hot_pages(const std::string& path, uint64_t page_count) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return make_error(fmt::format("Cannot open the hot-page list: {} ({})", std::strerror(errno), path));
-  // At most one line of up to 20 digits per guest page.
-  const uint64_t max_bytes = page_count * 21;
+  // At most one line of two 20-digit numbers per guest page.
+  const uint64_t max_bytes = page_count * 42;
   std::string text;
   char chunk[65536];
   for (;;) {
@@ -207,30 +224,42 @@ Result<std::vector<uint64_t>> read_hot_pages(const std::string& path, uint64_t p
     text.append(chunk, static_cast<size_t>(n));
     if (text.size() > max_bytes) return make_error(fmt::format("The hot-page list is longer than one entry per guest page ({})", path));
   }
-  std::vector<uint64_t> pages;
-  uint64_t v = 0;
-  bool digits = false;
-  for (char c : text) {
-    if (c >= '0' && c <= '9') {
-      if (v > (UINT64_MAX - 9) / 10) return make_error("The hot-page list has an entry out of range.");
-      v = v * 10 + static_cast<uint64_t>(c - '0');
-      digits = true;
-    } else if (c == '\n' && digits) {
-      if (v >= page_count) return make_error(fmt::format("The hot-page list names page {}; guest memory has {}.", v, page_count));
-      pages.push_back(v);
-      v = 0;
-      digits = false;
-    } else {
-      return make_error("The hot-page list is malformed: one decimal page index per line expected.");
+  const Error malformed = make_error("The hot-page list is malformed: one page \"N\" or run \"N-M\" per line expected.");
+  std::vector<PageRun> runs;
+  uint64_t total = 0;
+  size_t i = 0;
+  auto number = [&](uint64_t& v) {
+    size_t start = i;
+    v = 0;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+      if (v > (UINT64_MAX - 9) / 10) return false;
+      v = v * 10 + static_cast<uint64_t>(text[i] - '0');
     }
+    return i > start;
+  };
+  while (i < text.size()) {
+    uint64_t first = 0, last = 0;
+    if (!number(first)) return malformed;
+    last = first;
+    if (i < text.size() && text[i] == '-') {
+      ++i;
+      if (!number(last) || last < first) return malformed;
+    }
+    if (i == text.size()) return make_error("The hot-page list is malformed: the last line has no newline (truncated?).");
+    if (text[i++] != '\n') return malformed;
+    if (last >= page_count) return make_error(fmt::format("The hot-page list names page {}; guest memory has {}.", last, page_count));
+    total += last - first + 1;
+    if (total > page_count) return make_error(fmt::format("The hot-page list names more pages than the guest's {}.", page_count));
+    runs.push_back({first, last - first + 1});
   }
-  if (digits) return make_error("The hot-page list is malformed: the last line has no newline (truncated?).");
-  return pages;
+  return runs;
 }
 
 Status write_hot_pages(const std::string& path, const std::vector<uint64_t>& pages) {
   std::string text;
-  for (uint64_t p : pages) text += fmt::format("{}\n", p);
+  for (const PageRun& r : to_page_runs(pages)) {
+    text += r.count == 1 ? fmt::format("{}\n", r.first) : fmt::format("{}-{}\n", r.first, r.first + r.count - 1);
+  }
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd.valid()) return make_error(fmt::format("Cannot create the hot-page list: {} ({})", std::strerror(errno), path));
   if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) return make_error("Cannot write the hot-page list.");
