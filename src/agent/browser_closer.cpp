@@ -16,9 +16,12 @@ void BrowserCloser::sync_poller() {
   if (!socket_) return;
   std::uint32_t wanted = socket_->wanted_events();
   if (wanted == registered_events_) return;
-  if (registered_events_ == 0) poller_.add(socket_->fd(), wanted, token_);
-  else if (wanted == 0) poller_.remove(socket_->fd());
-  else poller_.modify(socket_->fd(), wanted, token_);
+  if (registered_events_ == 0)
+    poller_.add(socket_->fd(), wanted, token_);
+  else if (wanted == 0)
+    poller_.remove(socket_->fd());
+  else
+    poller_.modify(socket_->fd(), wanted, token_);
   registered_events_ = wanted;
 }
 

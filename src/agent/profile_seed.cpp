@@ -70,7 +70,7 @@ Status copy_dir(int from, int to, Copy& c, const std::string& shown, std::size_t
     const std::string path = shown + "/" + name;
     UniqueFd src(::openat(from, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (!src.valid()) continue;  // a link or something unreadable: not part of a profile
-    struct stat st{};
+    struct stat st {};
     if (::fstat(src.get(), &st) != 0) return make_error(errno_text("stat " + path));
     if (S_ISREG(st.st_mode)) {
       if (auto r = copy_file(src.get(), to, name.c_str(), c, path); !r) return r;

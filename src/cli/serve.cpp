@@ -298,6 +298,9 @@ int run_serve(const ServeOptions& o) {
               << ", mounted at " << mounted->mount->path() << ")\n";
   else
     std::cout << "  root:      host directories (/usr, /lib, /etc...)\n";
+  std::cout << "  profiles:  " << data_dir << "/profiles, "
+            << (profiles->encrypts() ? "encrypted (AES-256-GCM)" : "not encrypted (no --profile-key-file)")
+            << ", cap " << o.profile_max_mib << " MiB\n";
   if (pool)
     std::cout << "  pool:      " << pool->config().min_size << ".." << pool->config().max_size << " standby browsers\n";
   else

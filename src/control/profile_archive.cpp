@@ -229,10 +229,12 @@ Status check_profile_path(std::string_view path, const ProfileLimits& limits) {
   std::size_t start = 0;
   while (true) {
     auto slash = path.find('/', start);
-    std::string_view part = path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string_view part =
+        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (part.empty() || part == "." || part == "..")
       return make_error("entry name '" + shown(path) + "' has an empty, '.' or '..' component", "invalid");
-    if (part.size() > 255) return make_error("entry name '" + shown(path) + "' has a component over 255 bytes", "invalid");
+    if (part.size() > 255)
+      return make_error("entry name '" + shown(path) + "' has a component over 255 bytes", "invalid");
     for (char c : part)
       if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
         return make_error("entry name '" + shown(path) + "' has a control character", "invalid");
@@ -256,9 +258,9 @@ Result<std::string> write_profile_archive(const ProfileArchive& archive, const s
     if (auto st = check_profile_path(e.path, limits); !st) return st.error();
     total += e.data.size();
     if (total > limits.max_total_bytes)
-      return make_error("the profile is larger than the size cap of " + std::to_string(limits.max_total_bytes) +
-                            " bytes",
-                        "payload_too_large");
+      return make_error(
+          "the profile is larger than the size cap of " + std::to_string(limits.max_total_bytes) + " bytes",
+          "payload_too_large");
     inner.push_back(static_cast<char>(e.directory ? kKindDir : kKindFile));
     put_u16(inner, static_cast<std::uint16_t>(e.path.size()));
     inner += e.path;

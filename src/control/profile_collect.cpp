@@ -19,18 +19,18 @@ namespace {
 // In Default/: the state a login leaves behind. History, favicons and the
 // like are not needed to stay logged in and are left out.
 constexpr std::string_view kDefaultFiles[] = {
-    "Cookies",    "Cookies-journal",    "Preferences",      "Secure Preferences",
-    "Web Data",   "Web Data-journal",   "Login Data",       "Login Data-journal",
+    "Cookies",  "Cookies-journal",  "Preferences", "Secure Preferences",
+    "Web Data", "Web Data-journal", "Login Data",  "Login Data-journal",
 };
 // In Default/: kept whole, minus caches.
 constexpr std::string_view kDefaultDirs[] = {
-    "Local Storage", "Session Storage", "IndexedDB", "WebStorage", "Service Worker", "File System", "databases",
-    "Network",
+    "Local Storage",  "Session Storage", "IndexedDB", "WebStorage",
+    "Service Worker", "File System",     "databases", "Network",
 };
 // Never kept, at any depth: caches Chromium rebuilds, and crash dumps.
 constexpr std::string_view kSkipped[] = {
-    "Cache",         "Code Cache",  "GPUCache",        "ShaderCache",   "DawnCache",  "DawnGraphiteCache",
-    "DawnWebGPUCache", "GrShaderCache", "GraphiteDawnCache", "CacheStorage", "Crashpad", "blob_storage",
+    "Cache",           "Code Cache",    "GPUCache",          "ShaderCache",  "DawnCache", "DawnGraphiteCache",
+    "DawnWebGPUCache", "GrShaderCache", "GraphiteDawnCache", "CacheStorage", "Crashpad",  "blob_storage",
 };
 
 template <std::size_t N>
@@ -84,7 +84,7 @@ Status walk(Walk& w, int dir, const std::string& prefix, std::size_t depth) {
     if (!check_profile_path(path, w.limits)) continue;  // a name the archive cannot hold: not Chromium's
     UniqueFd fd(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (!fd.valid()) continue;  // a link (ELOOP), gone, or unreadable: not kept
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd.get(), &st) != 0) continue;
     const bool is_dir = S_ISDIR(st.st_mode);
     if (!is_dir && !S_ISREG(st.st_mode)) continue;
@@ -117,7 +117,8 @@ bool keep_profile_path(std::string_view path, bool directory) {
   std::string_view first, second;
   for (std::size_t start = 0;;) {
     auto slash = path.find('/', start);
-    std::string_view part = path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string_view part =
+        path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (depth == 0) first = part;
     if (depth == 1) second = part;
     if (among(part, kSkipped)) return false;

@@ -61,7 +61,7 @@ Status sync_dir(const std::string& path) {
 Result<std::string> read_bounded(const std::string& path, std::uint64_t max) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) return make_error("cannot read " + path + ": " + errno_text(), errno == ENOENT ? "not_found" : "");
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return make_error(path + " is not a file");
   if (static_cast<std::uint64_t>(st.st_size) > max) return make_error(path + " is larger than the size cap", "invalid");
   std::string data(static_cast<std::size_t>(st.st_size), '\0');
@@ -127,9 +127,8 @@ Result<ProfileKey> read_profile_key_file(const std::string& path) {
 }
 
 bool ProfileStore::valid_id(std::string_view id) {
-  return id.size() == 24 && std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return id.size() == 24 &&
+         std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 Result<ProfileStore> ProfileStore::open(std::string dir, std::optional<ProfileKey> key, ProfileLimits limits) {
@@ -192,7 +191,7 @@ Result<ProfileInfo> ProfileStore::create(const std::string& name) {
 Result<ProfileInfo> ProfileStore::get(const std::string& id) const {
   if (!valid_id(id)) return make_error("no profile with id '" + id.substr(0, 64) + "'", "not_found");
   const std::string root = dir_ + "/" + id;
-  struct stat st{};
+  struct stat st {};
   if (::lstat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return make_error("no profile with id '" + id + "'", "not_found");
   KINDLING_TRY(meta_text, read_bounded(root + "/" + kMeta, kMaxMetaBytes));
@@ -214,9 +213,9 @@ Result<ProfileInfo> ProfileStore::get(const std::string& id) const {
   info.generation = peek.generation;
   info.encrypted = peek.encrypted;
   info.size_bytes = static_cast<std::uint64_t>(st.st_size);
-  info.saved_at_ms = info.generation == 0 ? info.created_at_ms
-                                          : static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000 +
-                                                st.st_mtim.tv_nsec / 1'000'000;
+  info.saved_at_ms = info.generation == 0
+                         ? info.created_at_ms
+                         : static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
   return info;
 }
 

@@ -10,12 +10,11 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/result.hpp"
 #include "control/profile_archive.hpp"
@@ -26,9 +25,9 @@ struct ProfileInfo {
   std::string id;
   std::string name;  // the creator's label, may be empty
   std::int64_t created_at_ms = 0;
-  std::int64_t saved_at_ms = 0;   // last save (created_at_ms until one)
-  std::uint64_t size_bytes = 0;   // state.kprof on disk
-  std::uint64_t generation = 0;   // saves so far
+  std::int64_t saved_at_ms = 0;  // last save (created_at_ms until one)
+  std::uint64_t size_bytes = 0;  // state.kprof on disk
+  std::uint64_t generation = 0;  // saves so far
   bool encrypted = false;
 };
 
@@ -49,7 +48,7 @@ class ProfileStore {
   Result<ProfileInfo> create(const std::string& name);
   Result<std::vector<ProfileInfo>> list() const;
   Result<ProfileInfo> get(const std::string& id) const;  // "not_found"
-  Status remove(const std::string& id);                    // "not_found"
+  Status remove(const std::string& id);                  // "not_found"
 
   // Unpacks the saved state into a new folder for session `session_id` and
   // returns its path (folders 0755, files 0644: the machine's own root

@@ -5,8 +5,9 @@
 // disk), its user-data-dir is read from the machine (hostile: see
 // profile_collect.hpp) and written to the store on a worker thread, and only
 // then is the machine disposed of.
-#include <boost/asio/post.hpp>
 #include <fmt/format.h>
+
+#include <boost/asio/post.hpp>
 
 #include "common/log.hpp"
 #include "control/profile_collect.hpp"
@@ -75,8 +76,8 @@ void SessionManager::collect_and_save(const std::shared_ptr<LiveSession>& s) {
   // so shutdown waits for it too.
   s->profile_saver_ = std::thread([this, weak, fd, store, id, generation] {
     auto entries = collect_profile(fd->get(), store->limits());
-    Result<ProfileInfo> saved = entries ? store->save(id, std::move(entries).value(), generation)
-                                        : Result<ProfileInfo>(entries.error());
+    Result<ProfileInfo> saved =
+        entries ? store->save(id, std::move(entries).value(), generation) : Result<ProfileInfo>(entries.error());
     boost::asio::post(io_, [this, weak, saved = std::move(saved)] {
       auto s = weak.lock();
       if (!s) return;
@@ -87,12 +88,12 @@ void SessionManager::collect_and_save(const std::shared_ptr<LiveSession>& s) {
                               saved->size_bytes, saved->encrypted ? ", encrypted" : ""),
                   true);
       else
-        log_event(*s, "profile_save_failed",
-                  "profile " + s->profile_->id + " not saved: " + saved.error().message +
-                      (saved.error().message.find("previous version") == std::string::npos
-                           ? "; the previous version is kept"
-                           : ""),
-                  true);
+        log_event(
+            *s, "profile_save_failed",
+            "profile " + s->profile_->id + " not saved: " + saved.error().message +
+                (saved.error().message.find("previous version") == std::string::npos ? "; the previous version is kept"
+                                                                                     : ""),
+            true);
       spdlog::info("session {}: profile {} {}", s->record_.id, s->profile_->id,
                    saved ? "saved" : "not saved: " + saved.error().message);
       dispose(s);

@@ -1,10 +1,9 @@
 #include "control/profile_store.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
@@ -58,7 +57,7 @@ TEST_F(ProfileStoreTest, CreatesSavesSeedsAndRemoves) {
   auto seed = store->make_seed(created->id, "session1");
   ASSERT_TRUE(seed) << seed.error().message;
   EXPECT_EQ(slurp(fs::path(*seed) / "Default/Cookies"), "c=1");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((fs::path(*seed) / "Default/Cookies").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0644u);
   store->remove_seed("session1");
