@@ -306,6 +306,12 @@ void SessionManager::make_ready(const std::shared_ptr<LiveSession>& s) {
                ready.chromium_sandbox ? "on" : "OFF: " + ready.sandbox_note,
                r.identity.empty() ? "" : fmt::format(", identity applied at {:.1f} ms", *r.timings.identity_applied_ms));
   log_event(*s, "ready", fmt::format("{} start, ready in {:.1f} ms", r.start_path, *r.timings.ready_ms));
+  // The agent copied the seed before Chromium started: it is not needed
+  // any more, and a copy of a profile on the host is one more to guard.
+  if (profiles_ && !s->profile_seed_dir_.empty()) {
+    profiles_->remove_seed(r.id);
+    s->profile_seed_dir_.clear();
+  }
   watch_downloads(s);
   arm_idle_timer(s);
   if (auto cb = std::move(s->on_created_)) cb(live_view(*s));
