@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import puppeteer from 'puppeteer-core';
-import { startServer, waitFor } from './lib/server.mjs';
+import { spawnSync } from 'node:child_process';
+import { startServer, waitFor, kindlingBin } from './lib/server.mjs';
 import { startInternet, DNS } from './lib/internet.mjs';
 
 let inet;
@@ -241,6 +242,29 @@ test('bad ids and bodies: 404 for unknown profiles, 400 for bad create options',
   const unknownField = await server.api('POST', '/v1/profiles', { owner: 'x' });
   assert.equal(unknownField.status, 400);
   assert.equal((await fetch(`${server.url}/v1/profiles`)).status, 401);
+});
+
+test('the CLI creates, lists and deletes a profile and starts a session with it', async () => {
+  const cli = (...args) => spawnSync(kindlingBin, [...args, '--server', server.url, '--api-key', server.apiKey],
+    { encoding: 'utf8' });
+  const made = cli('profile', 'create', '--name', 'from the cli');
+  assert.equal(made.status, 0, made.stderr);
+  const profile = JSON.parse(made.stdout);
+  assert.equal(profile.name, 'from the cli');
+  assert.ok(JSON.parse(cli('profile', 'list').stdout).profiles.some((p) => p.id === profile.id));
+  const created = cli('session', 'create', '--profile', profile.id, '--persist');
+  assert.equal(created.status, 0, created.stderr);
+  const session = JSON.parse(created.stdout);
+  assert.deepEqual(session.profile, { id: profile.id, persist: true });
+  await server.release(session.id);
+  assert.equal((await saveOutcome(session.id)).type, 'profile_saved');
+  assert.equal(JSON.parse(cli('profile', 'get', profile.id).stdout).generation, 1);
+  assert.equal(cli('session', 'create', '--persist').status, 2);
+  let del;
+  await waitFor(() => { del = cli('profile', 'delete', profile.id); return !/HTTP 409/.test(del.stderr); },
+    { timeoutMs: 20000, intervalMs: 100, what: 'the profile to be free' });
+  assert.equal(del.status, 0, del.stderr);
+  assert.equal(cli('profile', 'get', profile.id).status, 1);
 });
 
 test('a save cut short by kill -9 of the server leaves the previous version, which still opens', async () => {
