@@ -71,6 +71,7 @@ Status walk(Walk& w, int dir, const std::string& prefix, std::size_t depth) {
   DIR* d = ::fdopendir(listing.get());
   if (!d) return make_error("cannot list '" + prefix + "': " + std::strerror(errno));
   listing.release();
+  ::rewinddir(d);  // a dup shares the offset of the folder descriptor, which may have been read
   std::vector<std::string> names;
   while (dirent* e = ::readdir(d)) {
     if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
