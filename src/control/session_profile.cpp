@@ -23,14 +23,21 @@ constexpr auto kBrowserCloseTimeout = std::chrono::seconds(15);
 
 Status SessionManager::seed_profile(LiveSession& s) {
   const auto& id = s.profile_->id;
-  KINDLING_TRY(info, profiles_->get(id));
+  // An id the store does not have is the request's fault (400), as for
+  // extensions: the route itself exists.
+  auto info = profiles_->get(id);
+  if (!info) {
+    if (info.error().code == "not_found")
+      return make_error("unknown profile '" + id + "' (create one with POST /v1/profiles)", "bad_request");
+    return info.error();
+  }
   auto seed = profiles_->make_seed(id, s.record_.id);
   if (!seed) {
     spdlog::error("session {}: profile {}: {}", s.record_.id, id, seed.error().message);
     if (seed.error().code == "not_found") return make_error("unknown profile '" + id + "'", "bad_request");
     return seed.error();
   }
-  s.profile_generation_ = info.generation;
+  s.profile_generation_ = info->generation;
   s.profile_seed_dir_ = std::move(seed).value();
   return ok_status();
 }
