@@ -135,10 +135,10 @@ Result<ProfileStore> ProfileStore::open(std::string dir, std::optional<ProfileKe
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return make_error("cannot create " + dir + ": " + ec.message());
-  // Profiles hold cookies: nobody else on the host may list this folder or
-  // enter a profile's (0700). It stays traversable (0711) because a
-  // machine's sandbox opens its seed folder as the machine's own root.
-  if (::chmod(dir.c_str(), 0711) != 0) return make_error("cannot chmod " + dir + ": " + errno_text());
+  // Profiles hold cookies: nobody else on the host may enter this folder.
+  // (A machine's sandbox reopens its seed while it is still host root, as
+  // for extensions: docs/sandbox.md.)
+  if (::chmod(dir.c_str(), 0700) != 0) return make_error("cannot chmod " + dir + ": " + errno_text());
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     auto name = entry.path().filename().string();
     if (name.starts_with(kTempPrefix) || name.starts_with(kDeletedPrefix) || name.starts_with(kSeedPrefix)) {
