@@ -194,6 +194,19 @@ test('Puppeteer: the login cookie survives a release into the next session', asy
   assert.equal((await server.api('GET', `/v1/profiles/${profile.id}`)).json.generation, 2);
 });
 
+test('a session that reaches its lifetime saves its profile too', async () => {
+  const profile = await newProfile();
+  const s = await server.createSession({ timeoutSeconds: 4, profile: { id: profile.id, persist: true } });
+  await logInWithPlaywright(s, 'timed-out');
+  const saved = await saveOutcome(s.id, { timeoutMs: 40000 });
+  assert.equal(saved.type, 'profile_saved', saved.detail);
+  assert.equal((await server.api('GET', `/v1/sessions/${s.id}`)).json.status, 'expired');
+  const next = await server.createSession({ profile: { id: profile.id, persist: false } });
+  const state = await readWithPlaywright(next);
+  assert.deepEqual([state.loggedIn, state.local, state.idb], [true, 'timed-out', 'timed-out']);
+  await server.release(next.id);
+});
+
 test('one persisting session per profile: a second is refused with 409, a read-only one may run; delete waits', async () => {
   const profile = await newProfile();
   const owner = await server.createSession({ profile: { id: profile.id, persist: true } });
