@@ -101,7 +101,8 @@ nlohmann::json Gateway::session_json(const Request& req, const SessionRecord& r)
   return j;
 }
 
-void Gateway::handle(Request req, std::function<void(Response)> reply) {
+void Gateway::handle(Request req, std::function<void(Response)> reply,
+                     std::function<void(FileResponse)> reply_file) {
   auto target = parse_target(to_std(req.target()));
   if (!target) return reply(error_response(req, target.error()));
   const auto& seg = target->segments;
@@ -185,7 +186,7 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
     }
     return not_allowed();
   }
-  if (seg.size() >= 4 && seg[3] == "files") return handle_files(req, seg, *target, std::move(reply));
+  if (seg.size() >= 4 && seg[3] == "files") return handle_files(req, seg, *target, std::move(reply), std::move(reply_file));
   if (seg.size() == 4 && seg[3] == "events") {
     if (method != http::verb::get) return not_allowed();
     auto events = sessions_.events(seg[2]);
@@ -198,7 +199,7 @@ void Gateway::handle(Request req, std::function<void(Response)> reply) {
 }
 
 void Gateway::handle_files(const Request& req, const std::vector<std::string>& seg, const Target& target,
-                           std::function<void(Response)> reply) {
+                           std::function<void(Response)> reply, std::function<void(FileResponse)> reply_file) {
   const auto method = req.method();
   const std::string& id = seg[2];
   auto file_json = [](const control::SessionFile& f) {
@@ -228,29 +229,16 @@ void Gateway::handle_files(const Request& req, const std::vector<std::string>& s
     std::uint64_t size = 0;
     auto fd = sessions_.open_file(id, seg[4], size);
     if (!fd) return reply(error_response(req, fd.error()));
-    if (size > config_.max_download_bytes)
-      return reply(error_response(req, http::status::payload_too_large, "payload_too_large",
-                                  "file is larger than " + std::to_string(config_.max_download_bytes) +
-                                      " bytes, the most the gateway serves"));
-    Response res{http::status::ok, req.version()};
+    // The machine may still be writing it: what was there at open is sent.
+    FileResponse res{http::status::ok, req.version()};
     res.set(http::field::server, "kindling");
     res.set(http::field::content_type, "application/octet-stream");
     res.set(http::field::cache_control, "no-store");
     res.keep_alive(req.keep_alive());
-    std::string& body = res.body();
-    body.resize(size);
-    std::size_t got = 0;
-    // The machine may still be writing it: serve what was there at open,
-    // at most its size then.
-    while (got < size) {
-      ssize_t n = ::pread(fd->get(), body.data() + got, size - got, static_cast<off_t>(got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      got += static_cast<std::size_t>(n);
-    }
-    body.resize(got);
+    res.body().fd = std::move(*fd);
+    res.body().size = size;
     res.prepare_payload();
-    return reply(std::move(res));
+    return reply_file(std::move(res));
   }
   if (seg.size() <= 5) return reply(error_response(req, http::status::method_not_allowed, "method_not_allowed",
                                                    "files: GET lists, POST ?name= uploads, GET files/<name> fetches"));

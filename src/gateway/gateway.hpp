@@ -19,6 +19,7 @@
 #include "control/profile_store.hpp"
 #include "control/session_manager.hpp"
 #include "gateway/api_request.hpp"
+#include "gateway/fd_body.hpp"
 #include "gateway/http_response.hpp"
 
 namespace kindling::gateway {
@@ -30,10 +31,9 @@ struct GatewayConfig {
   // empty: taken from each request's Host header.
   std::string public_url;
   std::size_t max_body_bytes = 1 << 20;
-  // A file uploaded into a session (POST /v1/sessions/{id}/files), and one
-  // fetched from it (held in memory while it is sent).
+  // A file uploaded into a session (POST /v1/sessions/{id}/files); one
+  // fetched from it is streamed, and bounded only by the machine's scratch.
   std::size_t max_upload_bytes = 64u << 20;
-  std::size_t max_download_bytes = 256u << 20;
   // A zipped extension (POST /v1/extensions).
   std::size_t max_extension_bytes = 32u << 20;
   // Largest CDP message relayed from the browser (multi-MB screenshots and
@@ -54,8 +54,9 @@ class Gateway {
   Result<boost::asio::ip::tcp::endpoint> listen();
   void stop();
 
-  // Entry points used by HTTP connections.
-  void handle(Request req, std::function<void(Response)> reply);
+  // Entry points used by HTTP connections. A handler answers once, through
+  // `reply`, or through `reply_file` for a file streamed from a descriptor.
+  void handle(Request req, std::function<void(Response)> reply, std::function<void(FileResponse)> reply_file);
   void upgrade(boost::beast::tcp_stream stream, Request req);
 
   const GatewayConfig& config() const { return config_; }
@@ -79,7 +80,7 @@ class Gateway {
   nlohmann::json session_json(const Request& req, const control::SessionRecord& r);
   // /v1/sessions/{id}/files[/{name}]: downloads listed and fetched, uploads.
   void handle_files(const Request& req, const std::vector<std::string>& seg, const Target& target,
-                    std::function<void(Response)> reply);
+                    std::function<void(Response)> reply, std::function<void(FileResponse)> reply_file);
   // /v1/extensions[/{id}] (extension_routes.cpp).
   void handle_extensions(const Request& req, const std::vector<std::string>& seg, std::function<void(Response)> reply);
   // Fills in each requested extension's host folder; 400 naming an unknown id.

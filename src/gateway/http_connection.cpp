@@ -83,7 +83,7 @@ void HttpConnection::on_read(beast::error_code ec) {
     else
       res = error_response(stub, http::status::bad_request, "bad_request", "malformed HTTP request: " + ec.message());
     res.keep_alive(false);
-    write(std::move(res));
+    write(std::move(res), kRequestTimeout);
     return;
   }
   Request req = parser_->release();
@@ -92,12 +92,19 @@ void HttpConnection::on_read(beast::error_code ec) {
     gateway_.upgrade(std::move(stream_), std::move(req));
     return;
   }
-  gateway_.handle(std::move(req), [self = shared_from_this()](Response res) { self->write(std::move(res)); });
+  gateway_.handle(
+      std::move(req), [self = shared_from_this()](Response res) { self->write(std::move(res), kRequestTimeout); },
+      [self = shared_from_this()](FileResponse res) {
+        // A slow client still gets a big file: a second per MiB on top.
+        auto timeout = kRequestTimeout + std::chrono::seconds(res.body().size >> 20);
+        self->write(std::move(res), timeout);
+      });
 }
 
-void HttpConnection::write(Response res) {
-  auto shared = std::make_shared<Response>(std::move(res));
-  stream_.expires_after(kRequestTimeout);
+template <class Message>
+void HttpConnection::write(Message res, std::chrono::steady_clock::duration timeout) {
+  auto shared = std::make_shared<Message>(std::move(res));
+  stream_.expires_after(timeout);
   http::async_write(stream_, *shared, [self = shared_from_this(), shared](beast::error_code ec, std::size_t) {
     if (ec) {
       beast::error_code ignored;

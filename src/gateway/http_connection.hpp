@@ -5,6 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 
@@ -20,7 +21,10 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  private:
   void read_request();
   void on_read(boost::beast::error_code ec);
-  void write(Response res);
+  // Sends one answer, then reads the next request or closes. `timeout`
+  // bounds the whole write.
+  template <class Message>
+  void write(Message res, std::chrono::steady_clock::duration timeout);
   static bool is_upload(const http::request_parser<http::string_body>::value_type& req);
   static bool is_extension_upload(const http::request_parser<http::string_body>::value_type& req);
 

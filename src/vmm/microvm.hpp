@@ -86,6 +86,9 @@ class MicroVm {
   void start(bool paused = false);
   // Snapshot of a paused VM (vCPUs parked, so their state holds still).
   Result<SnapshotState> capture_state() const;
+  // Keeps the device thread still (no tap frame, socket or limiter timer
+  // served) until released: around capture_state() and write_memory_file().
+  std::unique_lock<std::mutex> hold_devices() { return virtio_.hold(); }
   // Guest RAM to `path`, all-zero pages left as holes (a sparse file).
   Status write_memory_file(const std::string& path) const;
   // Record mode: the pages faulted in so far (empty without a Uffd backend).

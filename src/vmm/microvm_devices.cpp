@@ -21,6 +21,7 @@ namespace {
 void add_slot(std::vector<VirtioSlot>& slots, std::string name, std::shared_ptr<VirtioDevice> device,
               std::vector<std::shared_ptr<RateLimiter>> limiters = {}) {
   VirtioSlot s;
+  for (size_t i = 0; i < limiters.size() && i < s.limiter_roles.size(); ++i) s.limiter_roles[i] = limiters[i];
   for (auto& l : limiters) {
     if (l) s.limiters.push_back(std::move(l));
   }
@@ -67,6 +68,7 @@ Result<VirtioDevices> VirtioDevices::create(const VmResources& res) {
     KINDLING_TRY(tx, make_limiter(n.tx_rate_limiter));
     KINDLING_TRY(net, VirtioNet::open_tap(n.host_dev_name, mac, NetLimiters{rx, tx}));
     add_slot(d.slots_, "net:" + n.iface_id, net, {rx, tx});
+    d.slots_.back().net_iface_id = n.iface_id;
   }
   if (res.vsock) {
     KINDLING_TRY(vsock, VirtioVsock::create(res.vsock->guest_cid, res.vsock->uds_path));
@@ -154,13 +156,8 @@ Status VirtioDevices::save(std::vector<VirtioSavedState>& out) const {
   out.clear();
   for (const VirtioSlot& s : slots_) {
     const uint32_t type = s.device->device_type();
-    if (type != kVirtioBlock && type != kVirtioEntropy) {
-      return make_error(fmt::format("Snapshots of a microVM with a virtio {} device are not supported yet (rng and block devices are).", s.name));
-    }
-    if (!s.limiters.empty()) {
-      // Its config and buckets are not in the snapshot: a restored device
-      // would run unlimited. Refused rather than silently dropped.
-      return make_error(fmt::format("Snapshots of a microVM whose virtio {} device has a rate limiter are not supported yet.", s.name));
+    if (type != kVirtioBlock && type != kVirtioEntropy && type != kVirtioNet && type != kVirtioVsock) {
+      return make_error(fmt::format("Snapshots of a microVM with a virtio {} device are not supported.", s.name));
     }
     if (!s.transport) return make_error("The virtio devices are not attached.");
     VirtioSavedState d;
@@ -172,6 +169,18 @@ Status VirtioDevices::save(std::vector<VirtioSavedState>& out) const {
       d.block_read_only = s.block_read_only;
       d.block_flush = s.block_flush;
       d.block_size_bytes = std::static_pointer_cast<VirtioBlock>(s.device)->size_bytes();
+    } else if (type == kVirtioNet) {
+      const auto net = std::static_pointer_cast<VirtioNet>(s.device);
+      d.net_iface_id = s.net_iface_id;
+      d.net_host_dev_name = net->host_dev_name();
+      d.net_mac = net->mac();
+    } else if (type == kVirtioVsock) {
+      const auto vsock = std::static_pointer_cast<VirtioVsock>(s.device);
+      d.vsock_guest_cid = vsock->guest_cid();
+      d.vsock_uds_path = vsock->uds_path();
+    }
+    for (size_t i = 0; i < s.limiter_roles.size(); ++i) {
+      if (s.limiter_roles[i]) d.limiters[i] = s.limiter_roles[i]->save();
     }
     out.push_back(std::move(d));
   }
@@ -180,22 +189,43 @@ Status VirtioDevices::save(std::vector<VirtioSavedState>& out) const {
 
 Result<VirtioDevices> VirtioDevices::from_snapshot(const std::vector<VirtioSavedState>& saved) {
   VirtioDevices d;
+  auto limiter = [](const std::optional<RateLimiterSavedState>& l) -> Result<std::shared_ptr<RateLimiter>> {
+    if (!l) return std::shared_ptr<RateLimiter>();
+    return RateLimiter::restore(*l);
+  };
   for (const VirtioSavedState& v : saved) {
     if (v.device_type == kVirtioBlock) {
+      KINDLING_TRY(l, limiter(v.limiters[0]));
       // The backing file as saved (Firecracker does the same); it must still
       // be the size the guest knows, or its reads past the end would fail.
-      KINDLING_TRY(block, VirtioBlock::open(v.block_path, v.block_read_only, v.block_flush, v.block_id));
+      KINDLING_TRY(block, VirtioBlock::open(v.block_path, v.block_read_only, v.block_flush, v.block_id, admit_through(l)));
       if (block->size_bytes() != v.block_size_bytes) {
         return make_error(fmt::format("The block device {}'s backing file {} is {} bytes; the snapshot's guest knows it as {}.", v.name,
                                       v.block_path, block->size_bytes(), v.block_size_bytes));
       }
-      add_slot(d.slots_, v.name, block);
+      add_slot(d.slots_, v.name, block, {l});
       d.slots_.back().block_path = v.block_path;
       d.slots_.back().block_id = v.block_id;
       d.slots_.back().block_read_only = v.block_read_only;
       d.slots_.back().block_flush = v.block_flush;
     } else if (v.device_type == kVirtioEntropy) {
-      add_slot(d.slots_, v.name, std::make_shared<VirtioEntropy>());
+      KINDLING_TRY(l, limiter(v.limiters[0]));
+      add_slot(d.slots_, v.name, std::make_shared<VirtioEntropy>(admit_through(l)), {l});
+    } else if (v.device_type == kVirtioNet) {
+      KINDLING_TRY(rx, limiter(v.limiters[0]));
+      KINDLING_TRY(tx, limiter(v.limiters[1]));
+      // The tap named by the snapshot, or by a network override of this
+      // iface_id (already applied to `v`); the guest keeps its MAC.
+      auto net = VirtioNet::open_tap(v.net_host_dev_name, v.net_mac, NetLimiters{rx, tx});
+      if (!net) return make_error(fmt::format("Cannot restore the network interface `{}`: {}", v.net_iface_id, net.error().message));
+      add_slot(d.slots_, v.name, *net, {rx, tx});
+      d.slots_.back().net_iface_id = v.net_iface_id;
+    } else if (v.device_type == kVirtioVsock) {
+      // A fresh listener, no connections: the guest is told to drop its own
+      // (TRANSPORT_RESET) once the device runs.
+      auto vsock = VirtioVsock::create(v.vsock_guest_cid, v.vsock_uds_path);
+      if (!vsock) return make_error(fmt::format("Cannot restore the vsock device: {}", vsock.error().message));
+      add_slot(d.slots_, v.name, *vsock);
     } else {
       return make_error(fmt::format("The snapshot's virtio {} device (type {}) cannot be restored.", v.name, v.device_type));
     }

@@ -5,7 +5,9 @@
 // device thread that serves those eventfds.
 #pragma once
 
+#include <array>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,9 @@ struct VirtioSlot {
   uint32_t irq = 0;
   std::shared_ptr<VirtioDevice> device;
   std::vector<std::shared_ptr<RateLimiter>> limiters;  // their timers re-run queue 0 when tokens are back
+  // The same limiters by role, for snapshots: [0] the device's (rng, block)
+  // or net RX, [1] net TX; null where there is none.
+  std::array<std::shared_ptr<RateLimiter>, 2> limiter_roles;
   std::shared_ptr<MmioTransport> transport;
   UniqueFd irq_event;
   std::vector<UniqueFd> queue_events;
@@ -36,6 +41,7 @@ struct VirtioSlot {
   std::string block_id;
   bool block_read_only = false;
   bool block_flush = false;
+  std::string net_iface_id;  // net only
 };
 
 class VirtioDevices {
@@ -51,13 +57,16 @@ class VirtioDevices {
   std::string cmdline_entries() const;
   // Binds every device to the VM: to be called once guest memory exists.
   Status attach(KvmVm& vm, const GuestMemory& memory, DeviceBus& mmio_bus, bool use_ioeventfd);
-  // Snapshots. save() refuses devices whose state it cannot carry (net,
-  // vsock). from_snapshot() opens the same devices from the saved config, in
-  // the saved order; restore() runs after attach() and puts transports and
-  // queues back as they were.
+  // Snapshots (hold() the device thread still around save() and the memory
+  // file). from_snapshot() opens the same devices from the saved config, in
+  // the saved order: block files and taps reopened by the saved path and
+  // name, vsock listening on its saved uds_path, limiters with their saved
+  // buckets (the caller applies load-time overrides to `saved` first);
+  // restore() runs after attach() and puts transports and queues back.
   Status save(std::vector<VirtioSavedState>& out) const;
   static Result<VirtioDevices> from_snapshot(const std::vector<VirtioSavedState>& saved);
   Status restore(const std::vector<VirtioSavedState>& saved);
+  std::unique_lock<std::mutex> hold() { return loop_ ? loop_->hold() : std::unique_lock<std::mutex>(); }
   void start(std::function<void()> thread_setup);
   void stop();
   bool empty() const { return slots_.empty(); }

@@ -42,8 +42,8 @@ Status write_all(int fd, const uint8_t* p, size_t n, uint64_t offset) {
 Result<SnapshotState> MicroVm::capture_state() const {
   if (!paused_) return make_error("The microVM must be paused (PATCH /vm {\"state\": \"Paused\"}) before a snapshot is taken.");
   SnapshotState s;
-  // Virtio transports, queues and device config (rng, block). Net and vsock
-  // (taps, open connections) are refused here, before anything is written.
+  // Virtio transports, queues, device config and rate limiters (the caller
+  // holds the device thread still).
   if (auto st = virtio_.save(s.virtio); !st) return st.error();
   s.machine.vcpu_count = vcpu_count_;
   s.machine.mem_bytes = memory_->size();
@@ -134,6 +134,7 @@ Result<std::unique_ptr<MicroVm>> MicroVm::restore(const SnapshotState& state, Re
   }
   KINDLING_TRY(mem, GuestMemory::create(state.machine.mem_bytes, backing));
   vm->memory_.emplace(std::move(mem));
+  stage("guest memory mapped");
   if (memory.kind == RestoreMemory::Kind::kUffd) {
     UffdOptions opts = std::move(memory.uffd);
     opts.page_size = state.machine.huge_pages ? (2u << 20) : 4096u;
@@ -143,8 +144,9 @@ Result<std::unique_ptr<MicroVm>> MicroVm::restore(const SnapshotState& state, Re
                                               std::move(opts), metrics));
     vm->uffd_ = std::move(handler);
   }
+  stage("userfaultfd handler started");
   if (auto s = vm->vm_->map_memory(*vm->memory_); !s) return s.error();
-  stage("memory mapped");
+  stage("memory given to KVM");
 
   if (auto s = restore_vm_state(vm->vm_->fd(), state.vm); !s) return make_error("Cannot restore the VM state: " + s.error().message);
   if (auto s = vm->attach_legacy_devices(serial_out_fd); !s) return s.error();

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -28,11 +29,46 @@ Status write_file(const std::string& path, std::span<const uint8_t> bytes) {
   return ok_status();
 }
 
+// Firecracker's load-time overrides: another tap for an interface, another
+// Unix socket path for vsock. Each must name a device the snapshot has.
+Status apply_overrides(const SnapshotLoadConfig& c, std::vector<VirtioSavedState>& devices) {
+  for (size_t i = 0; i < c.network_overrides.size(); ++i) {
+    const auto& [iface_id, host_dev_name] = c.network_overrides[i];
+    for (size_t j = 0; j < i; ++j) {
+      if (c.network_overrides[j].first == iface_id) return make_error(fmt::format("Two network overrides for `{}`.", iface_id));
+    }
+    auto it = std::find_if(devices.begin(), devices.end(),
+                           [&](const VirtioSavedState& d) { return d.device_type == kVirtioNet && d.net_iface_id == iface_id; });
+    if (it == devices.end()) {
+      return make_error(fmt::format("The network override for `{}` names an interface the snapshot does not have.", iface_id));
+    }
+    it->net_host_dev_name = host_dev_name;
+  }
+  if (c.vsock_uds_path) {
+    auto it = std::find_if(devices.begin(), devices.end(), [](const VirtioSavedState& d) { return d.device_type == kVirtioVsock; });
+    if (it == devices.end()) return make_error("The vsock override is invalid: the snapshot has no vsock device.");
+    it->vsock_uds_path = *c.vsock_uds_path;
+  }
+  return ok_status();
+}
+
+std::optional<RateLimiterConfig> limiter_config(const std::optional<RateLimiterSavedState>& l) {
+  if (!l) return std::nullopt;
+  RateLimiterConfig c;
+  auto bucket = [](const TokenBucketSavedState& b) { return TokenBucketConfig{b.size, b.one_time_burst, b.refill_time_ms}; };
+  if (l->bandwidth) c.bandwidth = bucket(*l->bandwidth);
+  if (l->ops) c.ops = bucket(*l->ops);
+  return c;
+}
+
 }  // namespace
 
 Status Vmm::snapshot_create(const SnapshotCreateConfig& c) {
   if (!started()) return make_error("The requested operation is not supported before starting the microVM.");
   const int64_t t0 = monotonic_us();
+  // vCPUs are parked; the device thread could still move a frame into guest
+  // memory or serve a timer between the device records and the memory file.
+  auto devices_held = vm_->hold_devices();
   KINDLING_TRY(state, vm_->capture_state());
   // Memory first: a snapshot file only ever exists beside a complete memory file.
   if (auto s = vm_->write_memory_file(c.mem_file_path); !s) return s;
@@ -57,12 +93,7 @@ Status Vmm::snapshot_load(const SnapshotLoadConfig& c) {
     return make_error(fmt::format("The snapshot was taken on another CPU ({}); this host is {}. Restoring it here is refused.",
                                   describe(state.machine.cpu), describe(here)));
   }
-  // Snapshots carry rng and block devices only (net and vsock are refused at
-  // create), so an override can only name something that is not there.
-  if (!c.network_overrides.empty()) {
-    return make_error(fmt::format("The network override for `{}` names an interface the snapshot does not have.", c.network_overrides.front().first));
-  }
-  if (c.vsock_uds_path) return make_error("The vsock override is invalid: the snapshot has no vsock device.");
+  if (auto s = apply_overrides(c, state.virtio); !s) return s;
 
   RestoreMemory memory;
   memory.kind = c.backend == SnapshotLoadConfig::Backend::kUffd ? RestoreMemory::Kind::kUffd : RestoreMemory::Kind::kFilePrivate;
@@ -97,9 +128,23 @@ Status Vmm::snapshot_load(const SnapshotLoadConfig& c) {
       drive.path_on_host = d.block_path;
       drive.is_read_only = d.block_read_only;
       drive.cache_type = d.block_flush ? "Writeback" : "Unsafe";
+      drive.rate_limiter = limiter_config(d.limiters[0]);
       resources_.drives.push_back(std::move(drive));
     } else if (d.device_type == kVirtioEntropy) {
-      resources_.entropy = EntropyConfig{};
+      resources_.entropy = EntropyConfig{limiter_config(d.limiters[0])};
+    } else if (d.device_type == kVirtioNet) {
+      NetworkInterfaceConfig n;
+      n.iface_id = d.net_iface_id;
+      n.host_dev_name = d.net_host_dev_name;  // after any override
+      if (d.net_mac) {
+        const auto& m = *d.net_mac;
+        n.guest_mac = fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
+      }
+      n.rx_rate_limiter = limiter_config(d.limiters[0]);
+      n.tx_rate_limiter = limiter_config(d.limiters[1]);
+      resources_.network_interfaces.push_back(std::move(n));
+    } else if (d.device_type == kVirtioVsock) {
+      resources_.vsock = VsockConfig{d.vsock_guest_cid, d.vsock_uds_path};
     }
   }
   vm_->start(!c.resume_vm);

@@ -12,7 +12,7 @@
 
 namespace {
 
-// A valid one-vCPU version-2 file with no devices yet.
+// A valid one-vCPU file of the current version with no devices yet.
 std::vector<uint8_t> base_file() {
   using namespace kindling::vmm;
   SnapshotState s;
@@ -33,7 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size >= 1 && (data[0] & 3) == 2) {
     // The device records: a valid file with the input, split into up to
     // three virtio records, appended; the record count and CRCs fixed up
-    // (seeds in fuzz_corpus/snapshot: an rng and a block record).
+    // (seeds in fuzz_corpus/snapshot: rng, block, net and vsock records,
+    // with and without rate limiters).
     // Reaching read_virtio through a random whole file would need ~6 KiB of
     // valid vCPU record first.
     static const std::vector<uint8_t> base = base_file();
@@ -78,15 +79,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (s->virtio.size() > kSnapshotMaxVirtioDevices) __builtin_trap();
     for (const auto& d : s->virtio) {
-      if (d.device_type != 2 && d.device_type != 4) __builtin_trap();
+      if (d.device_type != 1 && d.device_type != 2 && d.device_type != 4 && d.device_type != 19) __builtin_trap();
+      const size_t queues = d.device_type == 1 ? 2 : d.device_type == 19 ? 3 : 1;
+      if (d.queues.size() != queues) __builtin_trap();
+      if (d.device_type != 1 && (d.limiters[1] || !d.net_host_dev_name.empty())) __builtin_trap();
+      if (d.device_type == 1 && (d.net_host_dev_name.empty() || d.net_host_dev_name.size() > kSnapshotMaxTapNameBytes)) __builtin_trap();
+      if (d.device_type == 19 && (d.vsock_guest_cid < 3 || d.vsock_uds_path.empty() || d.limiters[0])) __builtin_trap();
+      for (const auto& l : d.limiters) {
+        if (!l) continue;
+        if (!l->bandwidth && !l->ops) __builtin_trap();
+        for (const auto& b : {l->bandwidth, l->ops}) {
+          if (b && (b->size == 0 || b->refill_time_ms == 0 || b->burst_left > b->one_time_burst ||
+                    (b->tokens > 0 && static_cast<uint64_t>(b->tokens) > b->size))) {
+            __builtin_trap();
+          }
+        }
+      }
       if (d.queues.empty() || d.queues.size() > kSnapshotMaxVirtioQueues) __builtin_trap();
       for (const auto& q : d.queues) {
         if (q.size == 0 || q.size > q.max_size || (q.size & (q.size - 1))) __builtin_trap();
+        if (static_cast<uint16_t>(q.next_avail - q.next_used) > q.size) __builtin_trap();
       }
       if (d.block_path.size() > kSnapshotMaxPathBytes) __builtin_trap();
     }
-    // Re-encoding a decoded state gives back the bytes it came from.
-    if (encode_snapshot(*s) != bytes) __builtin_trap();
+    // Re-encoding a decoded state gives back the bytes it came from (in the
+    // version it came in: older files decode too).
+    uint32_t version = 0;
+    std::memcpy(&version, bytes.data() + 8, 4);
+    if (encode_snapshot(*s, version) != bytes) __builtin_trap();
   }
   return 0;
 }

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include <atomic>
+
 #include "vmm/devices/virtio_rng/entropy.hpp"
 
 namespace kindling::vmm {
@@ -35,6 +37,36 @@ TEST(TokenBucket, OversizedRequestPassesWhenFullAndLeavesADebt) {
   EXPECT_TRUE(b.try_consume(300, 0));
   EXPECT_FALSE(b.try_consume(1, 100'000));        // paid back 100 of the 200 debt
   EXPECT_TRUE(b.try_consume(1, 300'000 + 10'000));
+}
+
+// Snapshots: a limiter saved mid-use and restored in another "process" (a
+// clock that starts elsewhere) holds what it held and refills from then on.
+TEST(RateLimiter, SavedBucketsRestoreWithTheirContentsAndConfig) {
+  std::atomic<int64_t> now{5'000'000};
+  RateLimiterConfig c;
+  c.bandwidth = TokenBucketConfig{1000, 300, 1000};  // 1000 bytes/s, 300 once
+  c.ops = TokenBucketConfig{10, 0, 1000};
+  auto l = RateLimiter::create(c, [&] { return now.load(); }).value();
+  ASSERT_TRUE(l->consume(900));  // burst 300, then 600 tokens: 400 left
+  const RateLimiterSavedState saved = l->save();
+  ASSERT_TRUE(saved.bandwidth && saved.ops);
+  EXPECT_EQ(saved.bandwidth->tokens, 400);
+  EXPECT_EQ(saved.bandwidth->burst_left, 0u);
+  EXPECT_EQ(saved.bandwidth->size, 1000u);
+  EXPECT_EQ(saved.bandwidth->refill_time_ms, 1000u);
+  EXPECT_EQ(saved.ops->tokens, 9);
+
+  std::atomic<int64_t> later{77};  // another process's monotonic clock
+  auto r = RateLimiter::restore(saved, [&] { return later.load(); }).value();
+  EXPECT_FALSE(r->consume(500)) << "a restored bucket must not come back full";
+  EXPECT_TRUE(r->consume(400));
+  later += 100'000;  // 100 bytes refilled
+  EXPECT_FALSE(r->consume(150));
+  EXPECT_TRUE(r->consume(100));
+  const RateLimiterConfig back = r->config();
+  ASSERT_TRUE(back.bandwidth && back.ops);
+  EXPECT_EQ(back.bandwidth->one_time_burst, 300u);
+  EXPECT_EQ(back.ops->size, 10u);
 }
 
 TEST(RateLimiter, RefusalArmsTheTimer) {

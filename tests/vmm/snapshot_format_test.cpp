@@ -74,6 +74,53 @@ VirtioSavedState sample_rng() {
   return d;
 }
 
+VirtioSavedState sample_net() {
+  VirtioSavedState d;
+  d.device_type = 1;
+  d.name = "net:eth0";
+  d.status = 0x0f;
+  d.driver_features = (1ull << 32) | (1ull << 29) | (1ull << 5);
+  d.activated = true;
+  d.queues.push_back({256, 8, 1, 0x30000, 0x30080, 0x31000, 12, 4, 4});  // RX: 8 buffers out
+  d.queues.push_back({256, 16, 1, 0x32000, 0x32100, 0x33000, 9, 9, 9});
+  d.net_iface_id = "eth0";
+  d.net_host_dev_name = "ktap0";
+  d.net_mac = std::array<uint8_t, 6>{0x06, 0, 0x0a, 0, 0, 0x02};
+  RateLimiterSavedState rx;
+  rx.bandwidth = TokenBucketSavedState{4096, 1000, 100, -300, 12};
+  RateLimiterSavedState tx;
+  tx.ops = TokenBucketSavedState{10, 0, 1000, 3, 0};
+  tx.bandwidth = TokenBucketSavedState{1 << 20, 0, 10, 1 << 20, 0};
+  d.limiters = {rx, tx};
+  return d;
+}
+
+VirtioSavedState sample_vsock() {
+  VirtioSavedState d;
+  d.device_type = 19;
+  d.name = "vsock";
+  d.status = 0x0f;
+  d.driver_features = 1ull << 32;
+  d.activated = true;
+  d.queues.push_back({256, 8, 1, 0x40000, 0x40080, 0x41000, 100, 100, 99});
+  d.queues.push_back({256, 16, 1, 0x42000, 0x42100, 0x43000, 5, 5, 5});
+  d.queues.push_back({256, 4, 1, 0x44000, 0x44040, 0x45000, 2, 0, 0});
+  d.vsock_guest_cid = 7;
+  d.vsock_uds_path = "/run/v.sock";
+  return d;
+}
+
+// Every device type, with rate limiters on rng and net.
+SnapshotState sample_with_all_devices(uint32_t vcpus = 1) {
+  SnapshotState s = sample(vcpus);
+  VirtioSavedState rng = sample_rng();
+  RateLimiterSavedState l;
+  l.bandwidth = TokenBucketSavedState{64, 0, 400, 0, 0};
+  rng.limiters[0] = l;
+  s.virtio = {sample_block(), sample_net(), sample_vsock(), rng};
+  return s;
+}
+
 SnapshotState sample_with_devices(uint32_t vcpus = 1) {
   SnapshotState s = sample(vcpus);
   s.virtio = {sample_block(), sample_rng()};
@@ -145,6 +192,134 @@ TEST(SnapshotFormat, RoundTripsVirtioDevices) {
   EXPECT_EQ(encode_snapshot(*d), bytes);
 }
 
+TEST(SnapshotFormat, RoundTripsNetVsockAndRateLimiters) {
+  const SnapshotState s = sample_with_all_devices(1);
+  auto bytes = encode_snapshot(s);
+  auto d = decode_snapshot(bytes);
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  ASSERT_EQ(d->virtio.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(d->virtio[i], s.virtio[i]) << i;
+  EXPECT_EQ(d->virtio[1].net_host_dev_name, "ktap0");
+  ASSERT_TRUE(d->virtio[1].limiters[0] && d->virtio[1].limiters[0]->bandwidth);
+  EXPECT_EQ(d->virtio[1].limiters[0]->bandwidth->tokens, -300);
+  EXPECT_EQ(d->virtio[2].vsock_guest_cid, 7u);
+  EXPECT_EQ(encode_snapshot(*d), bytes);
+}
+
+TEST(SnapshotFormat, Version2FilesStillLoadWithRngAndBlockOnly) {
+  const SnapshotState s = sample_with_devices(1);
+  auto v2 = encode_snapshot(s, 2);
+  EXPECT_EQ(v2[8], 2);
+  auto d = decode_snapshot(v2);
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  ASSERT_EQ(d->virtio.size(), 2u);
+  EXPECT_EQ(d->virtio[0], s.virtio[0]);
+  EXPECT_EQ(d->virtio[1], s.virtio[1]);
+  // Net and vsock records are version 3's: a version 2 file cannot hold them.
+  SnapshotState net = sample(1);
+  net.virtio = {sample_net()};
+  net.virtio[0].limiters = {};
+  auto d2 = decode_snapshot(encode_snapshot(net, 2));
+  ASSERT_FALSE(d2.ok());
+  EXPECT_NE(d2.error().message.find("cannot be restored"), std::string::npos) << d2.error().message;
+}
+
+TEST(SnapshotFormat, EveryTruncationOfANetAndVsockSnapshotIsRefused) {
+  auto bytes = encode_snapshot(sample_with_all_devices(1));
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(decode_snapshot(std::span(bytes).subspan(0, n)).ok()) << n;
+  }
+}
+
+TEST(SnapshotFormat, EveryFlippedByteOfTheNetAndVsockRecordsIsRefused) {
+  auto bytes = encode_snapshot(sample_with_all_devices(1));
+  const size_t start = bytes.size() - 900;
+  for (size_t i = start; i < bytes.size(); i += 3) {
+    auto copy = bytes;
+    copy[i] ^= 0x04;
+    EXPECT_FALSE(decode_snapshot(copy).ok()) << "byte " << i;
+  }
+}
+
+TEST(SnapshotFormat, NetVsockAndLimiterBoundsAreCheckedBehindAValidChecksum) {
+  auto refused = [](const SnapshotState& s, const char* needle) {
+    auto d = decode_snapshot(encode_snapshot(s));
+    if (d.ok()) return ::testing::AssertionFailure() << "accepted";
+    if (d.error().message.find(needle) == std::string::npos) return ::testing::AssertionFailure() << d.error().message;
+    return ::testing::AssertionSuccess();
+  };
+  constexpr size_t kNet = 1, kVsock = 2, kRng = 3;
+  SnapshotState s = sample_with_all_devices();
+  s.virtio[kNet].net_host_dev_name = "";
+  EXPECT_TRUE(refused(s, "tap name"));
+  s = sample_with_all_devices();
+  s.virtio[kNet].net_host_dev_name = "../../etc";
+  EXPECT_TRUE(refused(s, "tap name"));
+  s = sample_with_all_devices();
+  s.virtio[kNet].net_host_dev_name = std::string(16, 'x');
+  EXPECT_TRUE(refused(s, "wrong size"));
+  s = sample_with_all_devices();
+  s.virtio[kNet].net_iface_id = "eth1";  // the name says eth0
+  EXPECT_TRUE(refused(s, "name does not match"));
+  s = sample_with_all_devices();
+  s.virtio[kNet].queues.pop_back();
+  EXPECT_TRUE(refused(s, "1 queues where its type has 2"));
+  s = sample_with_all_devices();
+  s.virtio[kNet].queues[0].next_avail = 13;  // 9 chains out on a ring of 8
+  EXPECT_TRUE(refused(s, "more than its size"));
+  s = sample_with_all_devices();
+  s.virtio[kNet].queues[1].used_ring = 0x33002;
+  EXPECT_TRUE(refused(s, "not aligned"));
+  s = sample_with_all_devices();
+  s.virtio[kNet].queues[1].desc_table = UINT64_MAX - 15;
+  EXPECT_TRUE(refused(s, "wrap"));
+  s = sample_with_all_devices();
+  s.virtio[kRng].net_mac = std::array<uint8_t, 6>{1, 2, 3, 4, 5, 6};
+  EXPECT_TRUE(refused(s, "net config on a device"));
+  s = sample_with_all_devices();
+  s.virtio[kVsock].vsock_guest_cid = 2;
+  EXPECT_TRUE(refused(s, "guest CID 2"));
+  s = sample_with_all_devices();
+  s.virtio[kVsock].vsock_uds_path = "";
+  EXPECT_TRUE(refused(s, "uds_path"));
+  s = sample_with_all_devices();
+  s.virtio[kVsock].vsock_uds_path = std::string(101, 'a');
+  EXPECT_TRUE(refused(s, "wrong size"));
+  s = sample_with_all_devices();
+  s.virtio[kNet].vsock_guest_cid = 9;
+  EXPECT_TRUE(refused(s, "vsock config on a device"));
+  s = sample_with_all_devices();
+  s.virtio[kVsock].limiters[0] = s.virtio[kRng].limiters[0];
+  EXPECT_TRUE(refused(s, "has none"));
+  s = sample_with_all_devices();
+  s.virtio[kRng].limiters[1] = s.virtio[kRng].limiters[0];  // TX is net's only
+  EXPECT_TRUE(refused(s, "has none"));
+  s = sample_with_all_devices();
+  s.virtio[kRng].limiters[0]->bandwidth->tokens = 65;  // size 64
+  EXPECT_TRUE(refused(s, "holds 65 tokens"));
+  s = sample_with_all_devices();
+  s.virtio[kRng].limiters[0]->bandwidth->tokens = -(int64_t{1} << 41);
+  EXPECT_TRUE(refused(s, "owes"));
+  s = sample_with_all_devices();
+  s.virtio[kRng].limiters[0]->bandwidth->size = 0;
+  EXPECT_TRUE(refused(s, "zero size"));
+  s = sample_with_all_devices();
+  s.virtio[kRng].limiters[0]->bandwidth->refill_time_ms = 0;
+  EXPECT_TRUE(refused(s, "zero size or refill time"));
+  s = sample_with_all_devices();
+  s.virtio[kNet].limiters[0]->bandwidth->burst_left = 1001;  // one_time_burst 1000
+  EXPECT_TRUE(refused(s, "burst"));
+  s = sample_with_all_devices();
+  s.virtio[kRng].limiters[0] = RateLimiterSavedState{};
+  EXPECT_TRUE(refused(s, "no bucket"));
+  s = sample_with_all_devices();
+  s.virtio.push_back(sample_vsock());
+  EXPECT_TRUE(refused(s, "two virtio devices named vsock"));
+  s = sample_with_all_devices();
+  s.virtio[kVsock].activated = false;  // status 0x0f says DRIVER_OK
+  EXPECT_TRUE(refused(s, "not activated"));
+}
+
 TEST(SnapshotFormat, Version1FilesStillLoadButMayNotCarryDevices) {
   auto bytes = encode_snapshot(sample(1));
   uint32_t v1 = 1;
@@ -186,8 +361,7 @@ TEST(SnapshotFormat, DeviceRecordBoundsAreCheckedBehindAValidChecksum) {
     return ::testing::AssertionSuccess();
   };
   SnapshotState s = sample_with_devices(1);
-  s.virtio[1].device_type = 19;  // vsock: not restorable
-  s.virtio[1].name = "vsock";
+  s.virtio[1].device_type = 3;  // a console: not restorable
   EXPECT_TRUE(refused(s, "cannot be restored"));
   s = sample_with_devices(1);
   s.virtio[0].queues[0].size = 24;  // not a power of two
@@ -270,11 +444,11 @@ TEST(SnapshotFormat, EveryFlippedByteIsRefused) {
 
 TEST(SnapshotFormat, AnotherVersionIsRefusedByName) {
   auto bytes = encode_snapshot(sample(1));
-  bytes[8] = 3;
+  bytes[8] = 4;
   fix_crcs(bytes);
   auto d = decode_snapshot(bytes);
   ASSERT_FALSE(d.ok());
-  EXPECT_NE(d.error().message.find("format version 3"), std::string::npos) << d.error().message;
+  EXPECT_NE(d.error().message.find("format version 4"), std::string::npos) << d.error().message;
 }
 
 TEST(SnapshotFormat, BoundsAreCheckedBehindAValidChecksum) {

@@ -188,5 +188,45 @@ TEST(VsockPacket, ParserRefusesShortAndWritableChains) {
   EXPECT_FALSE(parse_vsock_tx(mem, writable));
 }
 
+// A restored device owes the driver one TRANSPORT_RESET (id 0) on the event
+// queue: it waits for an event buffer if none is posted, is sent once, and a
+// plain activation (no restore) sends none.
+TEST_F(VsockTest, RestoredDeviceSendsOneTransportResetWhenAnEventBufferIsThere) {
+  constexpr uint64_t kEvDesc = 0x7000, kEvAvail = 0x8000, kEvUsed = 0x9000, kEvBuf = 0x30000;
+  auto ev_used = [&] { return *mem.read_obj<uint16_t>(kEvUsed + 2); };
+  uint16_t ev_avail = 0;
+  auto post_event_buffer = [&] {
+    (void)mem.write_obj<uint32_t>(kEvBuf, 0xffffffff);
+    (void)mem.write_obj(kEvDesc, VirtqDesc{kEvBuf, 8, kVirtqDescFWrite, 0});
+    (void)mem.write_obj<uint16_t>(kEvAvail + 4 + 2 * (ev_avail % 16), 0);
+    (void)mem.write_obj<uint16_t>(kEvAvail + 2, ++ev_avail);
+  };
+  post_event_buffer();
+  dev_->queue_notify(2);
+  EXPECT_EQ(ev_used(), 0) << "an activated (not restored) device sent an event";
+
+  // Restore: the saved positions of the event queue are where the driver left them.
+  VirtioActivation a;
+  a.memory = &mem;
+  a.acked_features = kVirtioFVersion1;
+  a.queues = {VirtqueueConfig{16, 16, true, kRxDesc, kRxAvail, kRxUsed}, VirtqueueConfig{16, 16, true, kTxDesc, kTxAvail, kTxUsed},
+              VirtqueueConfig{16, 16, true, kEvDesc, kEvAvail, kEvUsed}};
+  a.fail = [this](const std::string& why) { failure = why; };
+  VirtioDevice::SavedDevice saved;
+  saved.queues = {{0, 0, 0}, {0, 0, 0}, {1, 0, 0}};  // the posted event buffer counts as taken: none left
+  ASSERT_TRUE(dev_->restore_device(a, saved));
+  dev_->queue_notify(1);
+  EXPECT_EQ(ev_used(), 0) << "an event without a buffer";
+  post_event_buffer();
+  dev_->queue_notify(0);  // any queue's kick retries
+  ASSERT_EQ(ev_used(), 1);
+  EXPECT_EQ(*mem.read_obj<uint32_t>(kEvBuf), 0u);  // VIRTIO_VSOCK_EVENT_TRANSPORT_RESET
+  EXPECT_EQ(*mem.read_obj<uint32_t>(kEvUsed + 8), 4u);  // used length: one le32
+  post_event_buffer();
+  dev_->queue_notify(2);
+  EXPECT_EQ(ev_used(), 1) << "a second reset event";
+  EXPECT_EQ(failure, "");
+}
+
 }  // namespace
 }  // namespace kindling::vmm

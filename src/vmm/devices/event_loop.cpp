@@ -69,6 +69,7 @@ void DeviceEventLoop::run() {
       log_error("device loop: epoll_wait: {}", std::strerror(errno));
       return;
     }
+    std::lock_guard dispatching(dispatch_mu_);
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
       if (fd == stop_event_.get()) return;

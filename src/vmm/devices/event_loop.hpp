@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -27,6 +28,11 @@ class DeviceEventLoop {
 
   void start(std::function<void()> thread_setup);
   void stop();  // idempotent; joins the thread
+  // Holds the loop still: no callback runs until the lock is released (one
+  // running when this is called finishes first). For snapshots: with vCPUs
+  // parked, host-side events (a tap frame, a socket, a limiter timer) are
+  // all that could still change device state or guest memory.
+  std::unique_lock<std::mutex> hold() { return std::unique_lock<std::mutex>(dispatch_mu_); }
 
  private:
   DeviceEventLoop() = default;
@@ -37,6 +43,7 @@ class DeviceEventLoop {
   std::unordered_map<int, std::shared_ptr<Callback>> callbacks_;
   std::function<void()> thread_setup_;
   std::thread thread_;
+  std::mutex dispatch_mu_;  // held by the loop thread while callbacks run
 };
 
 }  // namespace kindling::vmm

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -25,7 +26,27 @@ TokenBucket::TokenBucket(const TokenBucketConfig& c, int64_t now_us)
       per_us_(static_cast<double>(c.size) / (static_cast<double>(c.refill_time) * 1000.0)),
       tokens_(static_cast<double>(c.size)),
       burst_(static_cast<double>(c.one_time_burst)),
-      last_us_(now_us) {}
+      last_us_(now_us),
+      config_(c) {}
+
+TokenBucketSavedState TokenBucket::save(int64_t now_us) {
+  refill(now_us);
+  TokenBucketSavedState s;
+  s.size = config_.size;
+  s.one_time_burst = config_.one_time_burst;
+  s.refill_time_ms = config_.refill_time;
+  // Whole tokens: a fraction of a byte or an op is not worth a float in the file.
+  s.tokens = static_cast<int64_t>(std::floor(tokens_));
+  s.burst_left = static_cast<uint64_t>(std::max(0.0, std::floor(burst_)));
+  return s;
+}
+
+TokenBucket TokenBucket::restore(const TokenBucketSavedState& s, int64_t now_us) {
+  TokenBucket b(TokenBucketConfig{s.size, s.one_time_burst, s.refill_time_ms}, now_us);
+  b.tokens_ = static_cast<double>(s.tokens);
+  b.burst_ = static_cast<double>(s.burst_left);
+  return b;
+}
 
 void TokenBucket::refill(int64_t now_us) {
   if (now_us > last_us_) tokens_ = std::min(size_, tokens_ + static_cast<double>(now_us - last_us_) * per_us_);
@@ -66,6 +87,32 @@ Result<std::shared_ptr<RateLimiter>> RateLimiter::create(const RateLimiterConfig
   r->timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   if (!r->timer_.valid()) return make_error(fmt::format("rate limiter: timerfd_create: {}", std::strerror(errno)));
   return r;
+}
+
+RateLimiterSavedState RateLimiter::save() {
+  const int64_t t = now_();
+  RateLimiterSavedState s;
+  if (bandwidth_) s.bandwidth = bandwidth_->save(t);
+  if (ops_) s.ops = ops_->save(t);
+  return s;
+}
+
+Result<std::shared_ptr<RateLimiter>> RateLimiter::restore(const RateLimiterSavedState& s, Clock now) {
+  RateLimiterConfig c;
+  if (s.bandwidth) c.bandwidth = TokenBucketConfig{s.bandwidth->size, s.bandwidth->one_time_burst, s.bandwidth->refill_time_ms};
+  if (s.ops) c.ops = TokenBucketConfig{s.ops->size, s.ops->one_time_burst, s.ops->refill_time_ms};
+  KINDLING_TRY(r, create(c, std::move(now)));
+  const int64_t t = r->now_();
+  if (s.bandwidth) r->bandwidth_ = TokenBucket::restore(*s.bandwidth, t);
+  if (s.ops) r->ops_ = TokenBucket::restore(*s.ops, t);
+  return r;
+}
+
+RateLimiterConfig RateLimiter::config() const {
+  RateLimiterConfig c;
+  if (bandwidth_) c.bandwidth = bandwidth_->config();
+  if (ops_) c.ops = ops_->config();
+  return c;
 }
 
 bool RateLimiter::consume(uint64_t bytes) {

@@ -14,6 +14,7 @@
 
 #include "common/result.hpp"
 #include "common/unique_fd.hpp"
+#include "vmm/snapshot/snapshot_format.hpp"
 #include "vmm/vmm_config.hpp"
 
 namespace kindling::vmm {
@@ -28,6 +29,11 @@ class TokenBucket {
   void take(uint64_t n, int64_t now_us);  // unconditionally, burst first; may leave a debt
   // Microseconds until try_consume(n) could succeed (0: now).
   int64_t wait_us(uint64_t n, int64_t now_us);
+  // Snapshots: config and contents as of `now_us` (refilled first); a
+  // restored bucket starts refilling at the `now_us` it is restored at.
+  TokenBucketSavedState save(int64_t now_us);
+  static TokenBucket restore(const TokenBucketSavedState& s, int64_t now_us);
+  const TokenBucketConfig& config() const { return config_; }
 
  private:
   void refill(int64_t now_us);
@@ -36,6 +42,7 @@ class TokenBucket {
   double tokens_;
   double burst_;
   int64_t last_us_;
+  TokenBucketConfig config_;
 };
 
 class RateLimiter {
@@ -53,6 +60,12 @@ class RateLimiter {
   int timer_fd() const { return timer_.get(); }
   void on_timer();  // drains the timerfd; the caller then retries
   uint64_t throttled_total() const { return throttled_; }
+  // Snapshots (device thread held still): the buckets' config and contents.
+  // A restored limiter has no timer armed; the device's first kick after a
+  // restore retries whatever was deferred and arms it again if need be.
+  RateLimiterSavedState save();
+  static Result<std::shared_ptr<RateLimiter>> restore(const RateLimiterSavedState& s, Clock now = {});
+  RateLimiterConfig config() const;
 
  private:
   RateLimiter() = default;

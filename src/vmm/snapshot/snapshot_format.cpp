@@ -15,7 +15,12 @@ constexpr char kMagic[8] = {'K', 'N', 'D', 'L', 'S', 'N', 'A', 'P'};
 constexpr uint32_t kHeaderSize = 40;
 constexpr uint32_t kTagMachine = 1, kTagVm = 2, kTagSerial = 3, kTagVcpu = 4, kTagVirtio = 5;
 constexpr uint32_t kVirtioActivated = 1, kVirtioNeedsReset = 2, kVirtioDeviceFailed = 4, kVirtioBlockRo = 8, kVirtioBlockFlush = 16;
-constexpr uint32_t kTypeBlock = 2, kTypeEntropy = 4;
+constexpr uint32_t kTypeNet = 1, kTypeBlock = 2, kTypeEntropy = 4, kTypeVsock = 19;
+constexpr uint32_t kNetHasMac = 1;
+constexpr uint32_t kLimiterBandwidth = 1, kLimiterOps = 2;
+// Debts beyond this are not ones a device makes (its largest request is far
+// smaller); the bound keeps the restored double exact.
+constexpr int64_t kMaxBucketDebt = int64_t{1} << 40;
 constexpr uint32_t kVcpuHasXsave = 1, kVcpuHasXcrs = 2;
 constexpr uint16_t kVirtqMaxSizeForSnapshot = 32768;
 constexpr uint64_t kMaxMemBytes = 1048576ull << 20;  // the API's mem_size_mib limit
@@ -129,7 +134,7 @@ Result<VcpuState> read_vcpu(Reader& r, uint32_t expected_index) {
   return v;
 }
 
-void put_virtio(Writer& p, const VirtioSavedState& d) {
+void put_virtio(Writer& p, const VirtioSavedState& d, uint32_t version) {
   p.pod(d.device_type);
   p.str(d.name);
   p.pod(uint32_t{(d.activated ? kVirtioActivated : 0u) | (d.needs_reset ? kVirtioNeedsReset : 0u) |
@@ -152,20 +157,76 @@ void put_virtio(Writer& p, const VirtioSavedState& d) {
   p.str(d.block_path);
   p.str(d.block_id);
   p.pod(d.block_size_bytes);
+  if (version < 3) return;
+  p.str(d.net_iface_id);
+  p.str(d.net_host_dev_name);
+  p.pod(uint32_t{d.net_mac ? kNetHasMac : 0u});
+  p.pod(d.net_mac.value_or(std::array<uint8_t, 6>{}));
+  p.pod(d.vsock_guest_cid);
+  p.str(d.vsock_uds_path);
+  p.pod(uint32_t{(d.limiters[0] ? 1u : 0u) | (d.limiters[1] ? 2u : 0u)});
+  for (const auto& l : d.limiters) {
+    if (!l) continue;
+    p.pod(uint32_t{(l->bandwidth ? kLimiterBandwidth : 0u) | (l->ops ? kLimiterOps : 0u)});
+    for (const auto& b : {l->bandwidth, l->ops}) {
+      if (!b) continue;
+      p.pod(b->size);
+      p.pod(b->one_time_burst);
+      p.pod(b->refill_time_ms);
+      p.pod(b->tokens);
+      p.pod(b->burst_left);
+    }
+  }
+}
+
+// A bucket as the API would have accepted it, holding no more than it can.
+bool read_bucket(Reader& r, TokenBucketSavedState& b, std::string& why) {
+  if (!r.pod(b.size) || !r.pod(b.one_time_burst) || !r.pod(b.refill_time_ms) || !r.pod(b.tokens) || !r.pod(b.burst_left)) {
+    why = "a rate limiter is truncated";
+    return false;
+  }
+  if (b.size == 0 || b.refill_time_ms == 0) {
+    why = "a rate limiter bucket with a zero size or refill time";
+    return false;
+  }
+  if (b.tokens > 0 && static_cast<uint64_t>(b.tokens) > b.size) {
+    why = fmt::format("a rate limiter bucket holds {} tokens but its size is {}", b.tokens, b.size);
+    return false;
+  }
+  if (b.tokens < -kMaxBucketDebt) {
+    why = fmt::format("a rate limiter bucket owes {} tokens", -b.tokens);
+    return false;
+  }
+  if (b.burst_left > b.one_time_burst) {
+    why = "a rate limiter's burst left is larger than its one-time burst";
+    return false;
+  }
+  return true;
+}
+
+bool valid_tap_name(const std::string& n) {
+  if (n.empty() || n.size() > kSnapshotMaxTapNameBytes) return false;
+  for (char c : n) {
+    if (c == '\0' || c == '/' || c == ' ') return false;
+  }
+  return n != "." && n != "..";
 }
 
 bool valid_queue_size(uint16_t v) { return v != 0 && v <= kVirtqMaxSizeForSnapshot && (v & (v - 1)) == 0; }
 
-Result<VirtioSavedState> read_virtio(Reader& r, uint32_t index) {
+Result<VirtioSavedState> read_virtio(Reader& r, uint32_t index, uint32_t version) {
   VirtioSavedState d;
   uint32_t flags = 0, nq = 0;
   auto bad = [index](const std::string& what) { return corrupt(fmt::format("virtio device record {}: {}", index, what)); };
-  if (!r.pod(d.device_type) || !r.str(d.name, 64) || !r.pod(flags) || !r.pod(d.status) || !r.pod(d.device_features_sel) ||
+  if (!r.pod(d.device_type) || !r.str(d.name, kSnapshotMaxIdBytes) || !r.pod(flags) || !r.pod(d.status) || !r.pod(d.device_features_sel) ||
       !r.pod(d.driver_features_sel) || !r.pod(d.queue_sel) || !r.pod(d.interrupt_status) || !r.pod(d.config_generation) ||
       !r.pod(d.driver_features) || !r.pod(nq)) {
     return bad("truncated");
   }
-  if (d.device_type != kTypeBlock && d.device_type != kTypeEntropy) return bad(fmt::format("device type {} cannot be restored", d.device_type));
+  const bool v3_type = d.device_type == kTypeNet || d.device_type == kTypeVsock;
+  if (d.device_type != kTypeBlock && d.device_type != kTypeEntropy && !(version >= 3 && v3_type)) {
+    return bad(fmt::format("device type {} cannot be restored", d.device_type));
+  }
   if (flags & ~(kVirtioActivated | kVirtioNeedsReset | kVirtioDeviceFailed | kVirtioBlockRo | kVirtioBlockFlush)) return bad("unknown flags");
   d.activated = flags & kVirtioActivated;
   d.needs_reset = flags & kVirtioNeedsReset;
@@ -173,6 +234,9 @@ Result<VirtioSavedState> read_virtio(Reader& r, uint32_t index) {
   d.block_read_only = flags & kVirtioBlockRo;
   d.block_flush = flags & kVirtioBlockFlush;
   if (d.status > 0xff) return bad("status is wider than 8 bits");
+  // The transport activates the device whenever the driver sets DRIVER_OK
+  // without FAILED (or sets FAILED itself): one without the other never was.
+  if ((d.status & 0x04) && !(d.status & 0x80) && !d.activated) return bad("DRIVER_OK in the status but the device is not activated");
   if (d.interrupt_status & ~3u) return bad("unknown interrupt status bits");
   if (nq == 0 || nq > kSnapshotMaxVirtioQueues) return bad(fmt::format("{} queues", nq));
   for (uint32_t i = 0; i < nq; ++i) {
@@ -186,20 +250,90 @@ Result<VirtioSavedState> read_virtio(Reader& r, uint32_t index) {
     if (!valid_queue_size(q.max_size) || !valid_queue_size(q.size) || q.size > q.max_size) {
       return bad(fmt::format("queue {} size {} (max {})", i, q.size, q.max_size));
     }
+    // The device can have popped at most a ring's worth of chains it has not
+    // returned yet; more means positions that never were.
+    if (static_cast<uint16_t>(q.next_avail - q.next_used) > q.size) {
+      return bad(fmt::format("queue {} positions avail {} used {} are more than its size {} apart", i, q.next_avail, q.next_used, q.size));
+    }
+    // Rings of an active device are used as soon as it runs: aligned as the
+    // spec requires, not wrapping the address space (restore then checks
+    // they lie inside guest memory).
+    if (d.activated && !d.device_failed && ready) {
+      if (q.desc_table % 16 || q.avail_ring % 2 || q.used_ring % 4) return bad(fmt::format("queue {} rings are not aligned", i));
+      if (q.desc_table > UINT64_MAX - 16ull * q.size || q.avail_ring > UINT64_MAX - (6 + 2ull * q.size) ||
+          q.used_ring > UINT64_MAX - (6 + 8ull * q.size)) {
+        return bad(fmt::format("queue {} rings wrap the address space", i));
+      }
+    }
     q.ready = static_cast<uint8_t>(ready);
     d.queues.push_back(q);
   }
-  if (!r.str(d.block_path, kSnapshotMaxPathBytes) || !r.str(d.block_id, 64) || !r.pod(d.block_size_bytes) || !r.done()) {
+  if (!r.str(d.block_path, kSnapshotMaxPathBytes) || !r.str(d.block_id, kSnapshotMaxIdBytes) || !r.pod(d.block_size_bytes)) {
     return bad("wrong size");
   }
-  const std::string prefix = d.device_type == kTypeBlock ? "block:" : "rng";
-  if (d.device_type == kTypeBlock ? d.name.rfind(prefix, 0) != 0 : d.name != prefix) return bad("name does not match its type");
-  if (d.device_type == kTypeBlock && d.block_path.empty()) return bad("a block device without a backing file path");
-  if (d.device_type != kTypeBlock && (!d.block_path.empty() || !d.block_id.empty() || d.block_size_bytes || d.block_read_only || d.block_flush)) {
-    return bad("block config on a device that is not a block device");
+  uint32_t limiter_mask = 0;
+  if (version >= 3) {
+    uint32_t net_flags = 0;
+    std::array<uint8_t, 6> mac{};
+    if (!r.str(d.net_iface_id, kSnapshotMaxIdBytes) || !r.str(d.net_host_dev_name, kSnapshotMaxTapNameBytes) || !r.pod(net_flags) ||
+        !r.pod(mac) || !r.pod(d.vsock_guest_cid) || !r.str(d.vsock_uds_path, kSnapshotMaxUdsPathBytes) || !r.pod(limiter_mask)) {
+      return bad("wrong size");
+    }
+    if (net_flags & ~kNetHasMac) return bad("unknown net flags");
+    if (net_flags & kNetHasMac) {
+      d.net_mac = mac;
+    } else if (mac != std::array<uint8_t, 6>{}) {
+      return bad("a MAC address without the flag that says there is one");
+    }
+    if (limiter_mask & ~3u) return bad("unknown rate limiter slots");
+    for (uint32_t slot = 0; slot < 2; ++slot) {
+      if (!(limiter_mask & (1u << slot))) continue;
+      uint32_t lflags = 0;
+      if (!r.pod(lflags)) return bad("a rate limiter is truncated");
+      if (lflags & ~(kLimiterBandwidth | kLimiterOps)) return bad("unknown rate limiter flags");
+      if (!lflags) return bad("a rate limiter with no bucket");
+      RateLimiterSavedState l;
+      std::string why;
+      for (uint32_t bit : {kLimiterBandwidth, kLimiterOps}) {
+        if (!(lflags & bit)) continue;
+        TokenBucketSavedState b;
+        if (!read_bucket(r, b, why)) return bad(why);
+        (bit == kLimiterBandwidth ? l.bandwidth : l.ops) = b;
+      }
+      d.limiters[slot] = l;
+    }
   }
-  if (nq != 1) return bad("wrong number of queues for its type (rng and block have one)");
+  if (!r.done()) return bad("wrong size");
+
+  const std::string expected_name = d.device_type == kTypeBlock   ? "block:" + d.block_id
+                                    : d.device_type == kTypeNet   ? "net:" + d.net_iface_id
+                                    : d.device_type == kTypeVsock ? "vsock"
+                                                                  : "rng";
+  const bool has_block_config = !d.block_path.empty() || !d.block_id.empty() || d.block_size_bytes || d.block_read_only || d.block_flush;
+  const bool has_net_config = !d.net_iface_id.empty() || !d.net_host_dev_name.empty() || d.net_mac;
+  const bool has_vsock_config = d.vsock_guest_cid != 0 || !d.vsock_uds_path.empty();
+  // Version 2 named a block device by its slot only; its drive id could differ.
+  if (d.device_type == kTypeBlock ? d.name.rfind("block:", 0) != 0 || (version >= 3 && d.name != expected_name) : d.name != expected_name) {
+    return bad("name does not match its type");
+  }
+  if (d.device_type == kTypeBlock && d.block_path.empty()) return bad("a block device without a backing file path");
+  if (d.device_type != kTypeBlock && has_block_config) return bad("block config on a device that is not a block device");
+  if (d.device_type != kTypeNet && has_net_config) return bad("net config on a device that is not a net device");
+  if (d.device_type != kTypeVsock && has_vsock_config) return bad("vsock config on a device that is not a vsock device");
+  const uint32_t queues_of_type = d.device_type == kTypeNet ? 2 : d.device_type == kTypeVsock ? 3 : 1;
+  if (nq != queues_of_type) return bad(fmt::format("{} queues where its type has {}", nq, queues_of_type));
   if (d.block_path.find('\0') != std::string::npos) return bad("a NUL in the block path");
+  if (d.device_type == kTypeNet) {
+    if (d.net_iface_id.empty()) return bad("a net device without an iface_id");
+    if (!valid_tap_name(d.net_host_dev_name)) return bad("a net device without a valid tap name");
+  }
+  if (d.device_type == kTypeVsock) {
+    if (d.vsock_guest_cid < 3) return bad(fmt::format("vsock guest CID {} (3 or more)", d.vsock_guest_cid));
+    if (d.vsock_uds_path.empty() || d.vsock_uds_path.find('\0') != std::string::npos) return bad("a vsock device without a valid uds_path");
+  }
+  // Who may have which limiter: rng and block one, net RX and TX, vsock none.
+  const uint32_t allowed_limiters = d.device_type == kTypeNet ? 3u : d.device_type == kTypeVsock ? 0u : 1u;
+  if (limiter_mask & ~allowed_limiters) return bad("a rate limiter on a device or direction that has none");
   return d;
 }
 
@@ -223,7 +357,7 @@ std::string describe(const CpuIdentity& c) {
   return fmt::format("{} signature {:#x}", vendor, c.signature);
 }
 
-std::vector<uint8_t> encode_snapshot(const SnapshotState& s) {
+std::vector<uint8_t> encode_snapshot(const SnapshotState& s, uint32_t version) {
   Writer body;
   uint32_t records = 0;
   {
@@ -277,13 +411,13 @@ std::vector<uint8_t> encode_snapshot(const SnapshotState& s) {
   }
   for (const VirtioSavedState& d : s.virtio) {
     Writer p;
-    put_virtio(p, d);
+    put_virtio(p, d, version);
     put_record(body, kTagVirtio, p);
     ++records;
   }
   Writer file;
   for (char c : kMagic) file.pod(c);
-  file.pod(kSnapshotFormatVersion);
+  file.pod(version);
   file.pod(kHeaderSize);
   file.pod(static_cast<uint64_t>(body.bytes().size()));
   file.pod(crc32(body.bytes()));
@@ -308,8 +442,8 @@ Result<SnapshotState> decode_snapshot(std::span<const uint8_t> bytes) {
   h.pod(records);
   h.pod(header_crc);
   // The version first: a newer format may lay out the rest differently.
-  if (version != kSnapshotFormatVersion && version != 1) {
-    return make_error(fmt::format("The snapshot file has format version {}; this kindling-vmm reads versions 1 and {} only.", version, kSnapshotFormatVersion));
+  if (version == 0 || version > kSnapshotFormatVersion) {
+    return make_error(fmt::format("The snapshot file has format version {}; this kindling-vmm reads versions 1 to {} only.", version, kSnapshotFormatVersion));
   }
   if (crc32(bytes.subspan(0, kHeaderSize - 4)) != header_crc) return corrupt("the header checksum does not match");
   if (header_size != kHeaderSize || reserved != 0) return corrupt("unexpected header size or reserved field");
@@ -379,7 +513,7 @@ Result<SnapshotState> decode_snapshot(std::span<const uint8_t> bytes) {
         break;
       }
       case kTagVirtio: {
-        KINDLING_TRY(d, read_virtio(rec, static_cast<uint32_t>(s.virtio.size())));
+        KINDLING_TRY(d, read_virtio(rec, static_cast<uint32_t>(s.virtio.size()), version));
         for (const auto& other : s.virtio) {
           if (other.name == d.name) return corrupt(fmt::format("two virtio devices named {}", d.name));
         }

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,11 +19,15 @@
 
 namespace kindling::vmm {
 
-// 2 added the virtio device records; version 1 files (no devices) still load.
-inline constexpr uint32_t kSnapshotFormatVersion = 2;
+// 2 added the virtio device records; 3 added net and vsock devices and rate
+// limiters to them. Version 1 (no devices) and 2 files still load.
+inline constexpr uint32_t kSnapshotFormatVersion = 3;
 inline constexpr uint32_t kSnapshotMaxVirtioDevices = 19;  // kMaxVirtioDevices
 inline constexpr uint32_t kSnapshotMaxVirtioQueues = 8;
 inline constexpr uint32_t kSnapshotMaxPathBytes = 4096;
+inline constexpr uint32_t kSnapshotMaxIdBytes = 64;        // drive and iface ids
+inline constexpr uint32_t kSnapshotMaxTapNameBytes = 15;   // IFNAMSIZ - 1
+inline constexpr uint32_t kSnapshotMaxUdsPathBytes = 100;  // as PUT /vsock allows
 inline constexpr uint32_t kSnapshotMaxVcpus = 32;
 inline constexpr uint32_t kSnapshotMaxMsrs = 1024;
 inline constexpr uint32_t kSnapshotMaxCpuidEntries = 512;
@@ -88,9 +93,26 @@ struct VirtqueueSavedState {
   bool operator==(const VirtqueueSavedState&) const = default;
 };
 
+// One token bucket of a rate limiter: its config and what it holds. The
+// moment of the last refill is not saved (a monotonic clock of another
+// process): a restored bucket refills from the moment it is restored.
+struct TokenBucketSavedState {
+  uint64_t size = 0;
+  uint64_t one_time_burst = 0;
+  uint64_t refill_time_ms = 0;
+  int64_t tokens = 0;       // may be negative: the debt of an oversized request
+  uint64_t burst_left = 0;  // what is left of one_time_burst
+  bool operator==(const TokenBucketSavedState&) const = default;
+};
+struct RateLimiterSavedState {
+  std::optional<TokenBucketSavedState> bandwidth;
+  std::optional<TokenBucketSavedState> ops;
+  bool operator==(const RateLimiterSavedState&) const = default;
+};
+
 // One virtio-mmio device: transport registers, queues and the device's
-// config (enough to recreate it on load). Only the devices snapshots support
-// are ever written (rng, block); the decoder refuses any other type.
+// config (enough to recreate it on load). Types: net (1), block (2), rng
+// (4), vsock (19); the decoder refuses any other.
 struct VirtioSavedState {
   uint32_t device_type = 0;  // VirtioDeviceType
   std::string name;          // the slot name, e.g. "rng", "block:rootfs"
@@ -107,6 +129,15 @@ struct VirtioSavedState {
   uint64_t block_size_bytes = 0;
   bool block_read_only = false;
   bool block_flush = false;
+  // Net config (device_type 1 only). Frames in flight are not saved.
+  std::string net_iface_id;
+  std::string net_host_dev_name;  // the tap
+  std::optional<std::array<uint8_t, 6>> net_mac;
+  // Vsock config (device_type 19 only). Connections are not saved.
+  uint32_t vsock_guest_cid = 0;
+  std::string vsock_uds_path;
+  // Rate limiters: [0] the device's (rng, block) or net RX, [1] net TX.
+  std::array<std::optional<RateLimiterSavedState>, 2> limiters;
   bool operator==(const VirtioSavedState&) const = default;
 };
 
@@ -125,7 +156,9 @@ struct SnapshotState {
   std::vector<VirtioSavedState> virtio;  // in slot order (MMIO window / IRQ order)
 };
 
-std::vector<uint8_t> encode_snapshot(const SnapshotState& s);
+// `version` 2 is for tests of older files only: it drops what version 2
+// cannot carry (net, vsock, limiters).
+std::vector<uint8_t> encode_snapshot(const SnapshotState& s, uint32_t version = kSnapshotFormatVersion);
 // Refuses anything that is not exactly a well-formed file of our version.
 Result<SnapshotState> decode_snapshot(std::span<const uint8_t> bytes);
 

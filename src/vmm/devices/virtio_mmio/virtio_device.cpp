@@ -80,6 +80,7 @@ Status VirtioDeviceBase::restore_device(VirtioActivation activation, const Saved
     queues_.push_back(std::move(*q));
   }
   on_activate();
+  on_restore();
   return ok_status();
 }
 

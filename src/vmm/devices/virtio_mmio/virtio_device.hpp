@@ -81,6 +81,9 @@ class VirtioDeviceBase : public VirtioDevice {
   virtual void process_queue(uint16_t queue_index) = 0;
   virtual void on_activate() {}
   virtual void on_reset() {}
+  // After restore_device() re-activated the device from a snapshot (after
+  // on_activate()): for work a restored device owes its driver.
+  virtual void on_restore() {}
   // Chains popped from queue 0 but not yet served (a rate limiter deferred
   // them): a snapshot rewinds the avail position over them, so the restored
   // device pops them again.

@@ -56,7 +56,9 @@ Result<std::shared_ptr<VirtioNet>> VirtioNet::open_tap(const std::string& name, 
   if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0) {
     return make_error(fmt::format("Could not open the tap device `{}`: {}", name, std::strerror(errno)));
   }
-  return std::make_shared<VirtioNet>(std::move(fd), mac, std::move(limiters));
+  auto net = std::make_shared<VirtioNet>(std::move(fd), mac, std::move(limiters));
+  net->host_dev_name_ = name;
+  return net;
 }
 
 void VirtioNet::read_config(uint64_t offset, std::span<uint8_t> data) const {

@@ -44,10 +44,17 @@ class VirtioNet : public VirtioDeviceBase {
   void write_config(uint64_t, std::span<const uint8_t>) override {}
   Status start_backend(DeviceEventLoop& loop) override;
   uint64_t tx_dropped() const { return tx_dropped_; }
+  // What a snapshot records to open the device again.
+  const std::string& host_dev_name() const { return host_dev_name_; }
+  const std::optional<std::array<uint8_t, 6>>& mac() const { return mac_; }
 
  protected:
   void process_queue(uint16_t queue_index) override;
   void on_reset() override { rx_held_.reset(); }
+  // A frame the RX limiter holds back is in a popped, unused chain; a
+  // snapshot drops the frame (frames in flight are not saved) and hands the
+  // chain back to the restored device as not yet popped.
+  uint16_t deferred_chains() const override { return rx_held_ ? 1 : 0; }
 
  private:
   struct HeldFrame {
@@ -59,6 +66,7 @@ class VirtioNet : public VirtioDeviceBase {
   bool release_held_rx();  // false while the RX limiter still holds the frame
 
   UniqueFd tap_;
+  std::string host_dev_name_;
   std::optional<std::array<uint8_t, 6>> mac_;
   NetLimiters limiters_;
   std::optional<HeldFrame> rx_held_;  // read into guest memory, not yet used: over the RX budget

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -134,7 +135,11 @@ void VirtioVsock::on_connect_line(int fd) {
 }
 
 void VirtioVsock::process_queue(uint16_t queue_index) {
-  (void)queue_index;  // any notification may unblock either direction; the event queue is unused
+  (void)queue_index;  // any notification may unblock either direction
+  // The event queue is used once per restore: any kick (restore kicks every
+  // queue) retries until the driver has given it a buffer.
+  if (reset_event_pending_) send_reset_event();
+  if (!usable()) return;
   for (int round = 0; round < 4 && usable(); ++round) {
     process_tx();
     if (!usable()) return;
@@ -386,6 +391,35 @@ void VirtioVsock::fill_rx() {
   }
 }
 
+// virtio 1.2, 5.10.6.7: struct virtio_vsock_event { le32 id; }, id 0 =
+// VIRTIO_VSOCK_EVENT_TRANSPORT_RESET, written into the driver's next
+// event-queue buffer. The guest then drops every connection and re-reads
+// the guest CID.
+void VirtioVsock::send_reset_event() {
+  Virtqueue& ev = queues_[2];
+  auto next = ev.pop();
+  if (!next) return fail(next.error().message);
+  if (!*next) return;  // no event buffer yet: the driver's next kick brings us back
+  const DescriptorChain& c = **next;
+  constexpr uint32_t kTransportReset = 0;
+  if (c.writable_bytes < sizeof(kTransportReset)) return fail("vsock event buffer is shorter than an event");
+  uint8_t bytes[sizeof(kTransportReset)];
+  std::memcpy(bytes, &kTransportReset, sizeof(bytes));
+  size_t done = 0;
+  for (const GuestBuffer& b : c.writable) {
+    const size_t n = std::min<size_t>(b.len, sizeof(bytes) - done);
+    auto dst = mem_->slice(b.addr, n);  // the walker checked the buffer
+    if (!dst) return fail("vsock event buffer is outside guest memory");
+    std::memcpy(dst->data(), bytes + done, n);
+    done += n;
+    if (done == sizeof(bytes)) break;
+  }
+  if (auto s = ev.add_used(c.head, sizeof(bytes)); !s) return fail(s.error().message);
+  reset_event_pending_ = false;
+  log_info("vsock: sent TRANSPORT_RESET to the guest (connections are not restored)");
+  interrupt_if_needed(2);
+}
+
 void VirtioVsock::on_reset() {
   // Runs on a vCPU thread: close()ing is enough, epoll drops closed fds and
   // the loop's stale entries find nothing in by_fd_/pending_host_.
@@ -394,6 +428,7 @@ void VirtioVsock::on_reset() {
   pending_host_.clear();
   control_.clear();
   tx_stalled_ = false;
+  reset_event_pending_ = false;
 }
 
 }  // namespace kindling::vmm

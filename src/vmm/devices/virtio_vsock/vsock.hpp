@@ -39,10 +39,15 @@ class VirtioVsock : public VirtioDeviceBase {
   void read_config(uint64_t offset, std::span<uint8_t> data) const override;
   void write_config(uint64_t, std::span<const uint8_t>) override {}
   Status start_backend(DeviceEventLoop& loop) override;
+  uint32_t guest_cid() const { return guest_cid_; }
+  const std::string& uds_path() const { return uds_path_; }
 
  protected:
   void process_queue(uint16_t queue_index) override;
   void on_reset() override;
+  // A restored device has none of the guest's connections: it owes the
+  // driver a TRANSPORT_RESET event so it drops them.
+  void on_restore() override { reset_event_pending_ = true; }
 
  private:
   struct Connection {
@@ -79,6 +84,7 @@ class VirtioVsock : public VirtioDeviceBase {
   void enqueue(uint32_t local, uint32_t peer, uint16_t op, uint32_t flags, Connection* c);
   void maybe_credit_update(Connection& c);
   Connection* next_sendable();
+  void send_reset_event();
 
   const uint32_t guest_cid_;
   const std::string uds_path_;
@@ -91,6 +97,7 @@ class VirtioVsock : public VirtioDeviceBase {
   uint32_t next_host_port_ = kFirstHostPort;
   uint64_t rr_cursor_ = 0;
   bool tx_stalled_ = false;
+  bool reset_event_pending_ = false;
 };
 
 }  // namespace kindling::vmm
