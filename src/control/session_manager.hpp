@@ -68,6 +68,7 @@ class LiveSession {
   std::function<void()> on_browser_exit_;  // while a profile save waits for the browser to close
   boost::asio::steady_timer profile_timer_;
   std::thread profile_saver_;              // reads the machine's profile and writes the store
+  SteadyClock::time_point ended_at_;       // when a profile save began (for its log line)
   std::int64_t events_ = 0;  // how many were logged
   std::function<void(Result<SessionRecord>)> on_created_;
   std::unique_ptr<DownloadWatch> downloads_;  // "download" events, while ready

@@ -43,6 +43,7 @@ Status SessionManager::seed_profile(LiveSession& s) {
 }
 
 void SessionManager::save_profile(const std::shared_ptr<LiveSession>& s) {
+  s->ended_at_ = SteadyClock::now();
   if (s->browser_exited_) return collect_and_save(s);  // closed by a client: already flushed
   std::weak_ptr<LiveSession> weak = s;
   s->on_browser_exit_ = [this, weak] {
@@ -101,8 +102,12 @@ void SessionManager::collect_and_save(const std::shared_ptr<LiveSession>& s) {
                 (saved.error().message.find("previous version") == std::string::npos ? "; the previous version is kept"
                                                                                      : ""),
             true);
-      spdlog::info("session {}: profile {} {}", s->record_.id, s->profile_->id,
-                   saved ? "saved" : "not saved: " + saved.error().message);
+      if (saved)
+        spdlog::info("session {}: profile {} saved (generation {}, {} bytes on disk) {:.1f} ms after the end",
+                     s->record_.id, saved->id, saved->generation, saved->size_bytes,
+                     millis_between(s->ended_at_, SteadyClock::now()));
+      else
+        spdlog::warn("session {}: profile {} not saved: {}", s->record_.id, s->profile_->id, saved.error().message);
       dispose(s);
     });
   });
