@@ -42,6 +42,9 @@ struct Walk {
   const ProfileLimits& limits;
   std::vector<ProfileEntry> entries;
   std::uint64_t total = 0;
+  // Every name looked at, kept or not: links and FIFOs are skipped without
+  // counting as entries, so this bounds the walk's work on its own.
+  std::size_t looked_at = 0;
 };
 
 Status too_large(const ProfileLimits& limits, const std::string& at) {
@@ -79,8 +82,17 @@ Status walk(Walk& w, int dir, const std::string& prefix, std::size_t depth) {
     if (names.size() > w.limits.max_entries) break;
   }
   ::closedir(d);
+  // A partial listing would save a partial profile: refuse instead.
+  if (names.size() > w.limits.max_entries)
+    return make_error("'" + (prefix.empty() ? std::string(".") : prefix.substr(0, 200)) + "' holds more than " +
+                          std::to_string(w.limits.max_entries) + " names; the previous version is kept",
+                      "payload_too_large");
   std::sort(names.begin(), names.end());
   for (const auto& name : names) {
+    if (++w.looked_at > 4 * w.limits.max_entries)
+      return make_error("the profile folder holds more than " + std::to_string(4 * w.limits.max_entries) +
+                            " names; the previous version is kept",
+                        "payload_too_large");
     const std::string path = prefix.empty() ? name : prefix + "/" + name;
     if (!check_profile_path(path, w.limits)) continue;  // a name the archive cannot hold: not Chromium's
     UniqueFd fd(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));

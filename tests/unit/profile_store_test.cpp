@@ -165,6 +165,28 @@ TEST_F(ProfileStoreTest, CollectKeepsTheAllowlistAndNoLinks) {
                                        "Local State"};
   EXPECT_EQ(names, expected);
 
+  // Links are skipped, but still bound the walk.
+  for (int i = 0; i < 50; ++i) fs::create_symlink("/etc", udd / "Default/Local Storage" / ("link" + std::to_string(i)));
+  ProfileLimits few;
+  few.max_entries = 10;
+  auto busy = collect_profile(fd.get(), few);
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().code, "payload_too_large");
+  EXPECT_NE(busy.error().message.find("'Default/Local Storage' holds more than 10 names"), std::string::npos)
+      << busy.error().message;
+  const auto udd2 = dir_ / "udd2";
+  for (int d = 0; d < 4; ++d) {
+    const auto sub = udd2 / "Default/Local Storage" / ("d" + std::to_string(d));
+    fs::create_directories(sub);
+    for (int i = 0; i < 11; ++i) fs::create_symlink("/etc", sub / ("link" + std::to_string(i)));
+  }
+  UniqueFd fd2(::open(udd2.c_str(), O_RDONLY | O_DIRECTORY));
+  ProfileLimits some;
+  some.max_entries = 12;  // each folder fits, and the entries kept, but not all the names looked at
+  auto many = collect_profile(fd2.get(), some);
+  ASSERT_FALSE(many);
+  EXPECT_NE(many.error().message.find("more than 48 names"), std::string::npos) << many.error().message;
+
   ProfileLimits small;
   small.max_total_bytes = 4;
   auto over = collect_profile(fd.get(), small);
