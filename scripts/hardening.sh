@@ -14,7 +14,7 @@ build-asan/tests/agent/agent_parsers_test --gtest_brief=1
 
 echo "== fuzzing (libFuzzer, clang), ${fuzz_seconds} s per target"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKINDLING_FUZZ=ON >/dev/null
-fuzzers=(fuzz_api_request fuzz_extension_archive fuzz_agent_frames fuzz_agent_host_input fuzz_forward_proxy vmm_fuzz_http_request_parser vmm_fuzz_virtqueue vmm_fuzz_block_request vmm_fuzz_vsock_packet vmm_fuzz_net_frame vmm_fuzz_snapshot)
+fuzzers=(fuzz_api_request fuzz_extension_archive fuzz_profile_archive fuzz_agent_frames fuzz_agent_host_input fuzz_forward_proxy vmm_fuzz_http_request_parser vmm_fuzz_virtqueue vmm_fuzz_block_request vmm_fuzz_vsock_packet vmm_fuzz_net_frame vmm_fuzz_snapshot)
 cmake --build build-fuzz -j"$(nproc)" --target "${fuzzers[@]}"
 for f in "${fuzzers[@]}"; do
   bin=$(find build-fuzz -type f -name "$f" -perm -u+x | head -n1)

@@ -39,6 +39,7 @@ enum Tag : std::uint64_t {
   kRelayBrowser,
   kIdentity,
   kProxyFailures,
+  kCloser,
 };
 constexpr std::uint64_t token(std::uint64_t id, Tag tag) { return (id << 4) | tag; }
 
@@ -178,6 +179,13 @@ void Agent::dispatch(const epoll_event& event) {
       if (identity_) identity_->on_events(event.events);
       return;
     case kProxyFailures: return on_proxy_failures();
+    case kCloser:
+      if (closer_)
+        if (auto st = closer_->on_events(event.events); !st) {
+          log_warn(st.error().message + "; sending SIGTERM instead");
+          browser_->signal_browser(SIGTERM, "closed by the host (SIGTERM after Browser.close failed)");
+        }
+      return;
   }
 }
 
@@ -356,6 +364,7 @@ void Agent::on_control(std::uint32_t events) {
 void Agent::handle_host_message(const ap::HostMessage& message) {
   if (const auto* ping = std::get_if<ap::Ping>(&message)) return send_control(ap::Pong{ping->id});
   if (std::holds_alternative<ap::Shutdown>(message)) return begin_shutdown("the host asked to shut down");
+  if (std::holds_alternative<ap::CloseBrowser>(message)) return close_browser();
   if (const auto* apply = std::get_if<ap::ApplyIdentity>(&message)) {
     if (shutting_down_ || !browser_ || browser_->state() != BrowserSupervisor::State::kReady)
       return send_control(ap::IdentityApplied{apply->id, false, "the browser is not ready"});
@@ -371,6 +380,17 @@ void Agent::handle_host_message(const ap::HostMessage& message) {
     proxy_->set_upstream(set->proxy);
     log_info("forward proxy: upstream " + set->proxy.server() + (set->proxy.username.empty() ? "" : " (with credentials)"));
     return send_control(ap::ProxySet{set->id, true, {}});
+  }
+}
+
+void Agent::close_browser() {
+  if (shutting_down_ || !browser_ || browser_->state() != BrowserSupervisor::State::kReady || !browser_->alive())
+    return send_control(ap::AgentError{"close_browser: the browser is not running"});
+  log_info("closing the browser (Browser.close) at the host's request");
+  if (!closer_) closer_ = std::make_unique<BrowserCloser>(poller_, token(0, kCloser));
+  if (auto st = closer_->start(browser_->debugging_port(), browser_->browser_info().websocket_path); !st) {
+    log_warn(st.error().message + "; sending SIGTERM instead");
+    browser_->signal_browser(SIGTERM, "closed by the host (SIGTERM: no DevTools connection)");
   }
 }
 

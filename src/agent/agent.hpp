@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/agent_config.hpp"
+#include "agent/browser_closer.hpp"
 #include "agent/browser_supervisor.hpp"
 #include "agent/cdp_relay.hpp"
 #include "agent/control_channel.hpp"
@@ -76,6 +77,7 @@ class Agent {
   void send_control(const agent_protocol::AgentMessage& message);
   void flush_control();
   void handle_host_message(const agent_protocol::HostMessage& message);
+  void close_browser();
   void publish(const agent_protocol::AgentMessage& message);
   void sync_relay(std::uint64_t id, CdpRelay& relay);
   void close_relay(std::uint64_t id);
@@ -91,6 +93,7 @@ class Agent {
   UniqueFd signals_;
   std::unique_ptr<BrowserSupervisor> browser_;
   std::unique_ptr<IdentityApplier> identity_;
+  std::unique_ptr<BrowserCloser> closer_;  // after the host's close_browser
   // Outlives the agent in the proxy's detached threads: shared.
   std::shared_ptr<ProxyFailureQueue> proxy_failures_ = std::make_shared<ProxyFailureQueue>();
   std::unique_ptr<ForwardProxy> proxy_;

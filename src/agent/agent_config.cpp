@@ -101,7 +101,7 @@ Result<ParsedArgs> parse_agent_args(int argc, const char* const* argv) {
     }
     static const std::string_view kKnown[] = {"--listen", "--chromium", "--user-data-dir", "--browser-uid",
                                               "--browser-gid", "--extra-flag", "--log-level",
-                                              "--extension"};
+                                              "--extension", "--profile-seed"};
     bool known = false;
     for (auto k : kKnown) known = known || name == k;
     if (!known) return make_error("unknown option '" + arg.substr(0, 64) + "' (see --help)");
@@ -133,6 +133,10 @@ Result<ParsedArgs> parse_agent_args(int argc, const char* const* argv) {
       if (auto valid = check_extra_flag(value); !valid) return valid.error();
       if (config.extra_flags.size() >= kMaxExtraFlags) return make_error("at most 64 --extra-flag options");
       config.extra_flags.push_back(value);
+    } else if (name == "--profile-seed") {
+      if (auto valid = check_path(value, "--profile-seed"); !valid) return valid.error();
+      if (value.find("/..") != std::string::npos) return make_error("--profile-seed must be a path without '..'");
+      config.profile_seed_dir = value;
     } else if (name == "--extension") {
       if (auto valid = check_path(value, "--extension"); !valid) return valid.error();
       // Chromium splits its extension lists on commas.
@@ -154,6 +158,7 @@ std::string agent_usage() {
          "                      [--chromium /usr/lib/chromium/chromium] [--user-data-dir /home/browser/profile]\n"
          "                      [--browser-uid 1000 --browser-gid 1000] [--extra-flag=--switch]...\n"
          "                      [--extension /path/to/unpacked/extension]...\n"
+         "                      [--profile-seed /path/to/saved/profile]\n"
          "                      [--log-level debug|info|warn|error|off]\n"
          "PID 1 of a Kindling machine: starts Chromium and serves the agent protocol (docs/agent-protocol.md).\n";
 }

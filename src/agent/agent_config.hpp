@@ -32,6 +32,9 @@ struct AgentConfig {
   // Unpacked extensions Chromium loads (--load-extension), and the only ones
   // it may run (--disable-extensions-except). Empty: none.
   std::vector<std::string> extension_dirs;
+  // A saved profile (read-only) copied into the fresh user-data-dir before
+  // Chromium starts. Empty: Chromium starts with an empty profile.
+  std::string profile_seed_dir;
   LogLevel log_level = LogLevel::kInfo;
   // Not a flag: the port the agent's forward proxy got, set before Chromium
   // starts; Chromium gets --proxy-server=http://127.0.0.1:<it>. 0: none.

@@ -1,5 +1,7 @@
 #include "agent/browser_supervisor.hpp"
 
+#include "agent/profile_seed.hpp"
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +34,10 @@ BrowserSupervisor::BrowserSupervisor(const AgentConfig& config, Clock::time_poin
 
 Status BrowserSupervisor::start() {
   auto prepared = prepare_user_data_dir(config_.user_data_dir, config_.browser_uid, config_.browser_gid);
+  // The one way a profile is not empty: the host said it holds a saved one.
+  if (prepared && !config_.profile_seed_dir.empty())
+    prepared = copy_profile_seed(config_.profile_seed_dir, config_.user_data_dir, config_.browser_uid,
+                                 config_.browser_gid);
   if (prepared) prepared = prepare_downloads(config_.user_data_dir, config_.browser_uid, config_.browser_gid);
   if (!prepared) {
     state_ = State::kExited;

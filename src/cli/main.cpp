@@ -9,6 +9,7 @@
 #include "cli/image_commands.hpp"
 #include "cli/serve.hpp"
 #include "cli/extension_commands.hpp"
+#include "cli/profile_commands.hpp"
 #include "cli/session_commands.hpp"
 
 namespace {
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   kindling::cli::add_serve_command(app, exit_code);
   kindling::cli::add_session_commands(app, exit_code);
   kindling::cli::add_extension_commands(app, exit_code);
+  kindling::cli::add_profile_commands(app, exit_code);
   kindling::cli::add_image_commands(app, exit_code);
   try {
     app.parse(argc, argv);

@@ -44,6 +44,8 @@ struct ServeOptions {
   double key_create_rate = 0;
   double key_create_burst = 0;
   int min_free_mib = 512;
+  std::string profile_key_file;  // empty: profiles are stored unencrypted
+  int profile_max_mib = 128;
   int default_timeout = 3600;
   int default_idle_timeout = 300;
   std::uint64_t memory_mib = 2048;
@@ -250,8 +252,26 @@ int run_serve(const ServeOptions& o) {
     std::cerr << "error: " << extensions.error().message << "\n";
     return 2;
   }
+  std::optional<control::ProfileKey> profile_key;
+  if (!o.profile_key_file.empty()) {
+    auto key = control::read_profile_key_file(o.profile_key_file);
+    if (!key) {
+      std::cerr << "error: " << key.error().message << "\n";
+      return 2;
+    }
+    profile_key = *key;
+  }
+  control::ProfileLimits profile_limits;
+  profile_limits.max_total_bytes = static_cast<std::uint64_t>(o.profile_max_mib) << 20;
+  auto profiles = control::ProfileStore::open(data_dir + "/profiles", profile_key, profile_limits);
+  if (!profiles) {
+    std::cerr << "error: " << profiles.error().message << "\n";
+    return 2;
+  }
+  sessions.set_profile_store(&*profiles);
   gateway::Gateway gateway(io, sessions, *keys, gw_config);
   gateway.set_extension_store(&*extensions);
+  gateway.set_profile_store(&*profiles);
   auto endpoint = gateway.listen();
   if (!endpoint) {
     std::cerr << "error: " << endpoint.error().message << "\n";
@@ -278,6 +298,9 @@ int run_serve(const ServeOptions& o) {
               << ", mounted at " << mounted->mount->path() << ")\n";
   else
     std::cout << "  root:      host directories (/usr, /lib, /etc...)\n";
+  std::cout << "  profiles:  " << data_dir << "/profiles, "
+            << (profiles->encrypts() ? "encrypted (AES-256-GCM)" : "not encrypted (no --profile-key-file)")
+            << ", cap " << o.profile_max_mib << " MiB\n";
   if (pool)
     std::cout << "  pool:      " << pool->config().min_size << ".." << pool->config().max_size << " standby browsers\n";
   else
@@ -372,6 +395,11 @@ void add_serve_command(CLI::App& app, std::shared_ptr<int> exit_code) {
   serve->add_option("--allow", o->allow,
                     "Let machines reach CIDR[:PORT] despite the default-deny policy (repeatable)")
       ->allow_extra_args(false);
+  serve->add_option("--profile-key-file", o->profile_key_file,
+                    "Encrypt saved profiles (AES-256-GCM) with the 32-byte key in this file (raw, or 64 hex digits)");
+  serve->add_option("--profile-max-mib", o->profile_max_mib, "Size cap of one saved profile (MiB, uncompressed)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   serve->add_option("--log-level", o->log_level, "trace|debug|info|warn|error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();

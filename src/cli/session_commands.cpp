@@ -26,6 +26,8 @@ void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
     std::string viewport, user_agent, locale, timezone, proxy, proxy_username;
     std::vector<std::string> proxy_bypass;
     std::vector<std::string> extensions;
+    std::string profile;
+    bool persist = false;
   };
   auto flags = std::make_shared<CreateFlags>();
   auto* create = session->add_subcommand("create", "Start a browser session and print it (with its cdpUrl)");
@@ -45,6 +47,8 @@ void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
   create->add_option("--extension", flags->extensions,
                      "Id of an uploaded extension to load (repeatable; `kindling extension upload`)")
       ->allow_extra_args(false);
+  create->add_option("--profile", flags->profile, "Id of a saved profile to start with (`kindling profile create`)");
+  create->add_flag("--persist", flags->persist, "Save the session's browser state back into --profile when it ends");
   create->callback([opts, flags, exit_code] {
     nlohmann::json body = nlohmann::json::object();
     if (flags->timeout) body["timeoutSeconds"] = flags->timeout;
@@ -78,6 +82,12 @@ void add_session_commands(CLI::App& app, std::shared_ptr<int> exit_code) {
       return;
     }
     if (!flags->extensions.empty()) body["extensions"] = flags->extensions;
+    if (flags->persist && flags->profile.empty()) {
+      std::cerr << "error: --persist needs --profile\n";
+      *exit_code = 2;
+      return;
+    }
+    if (!flags->profile.empty()) body["profile"] = {{"id", flags->profile}, {"persist", flags->persist}};
     ApiClient client(opts->server, resolve_api_key(*opts));
     *exit_code = report_response(client.call("POST", "/v1/sessions", body.dump()));
   });

@@ -267,6 +267,7 @@ Result<HostMessage> parse_host_message(const json& frame) {
     return HostMessage(Ping{id});
   }
   if (type == "shutdown") return HostMessage(Shutdown{});
+  if (type == "close_browser") return HostMessage(CloseBrowser{});
   if (type == "apply_identity") {
     KINDLING_TRY(id, get_id(frame));
     KINDLING_TRY(identity, parse_identity(frame));
@@ -287,6 +288,7 @@ json to_json(const HostMessage& message) {
   struct Visitor {
     json operator()(const Ping& p) const { return {{"type", "ping"}, {"id", p.id}}; }
     json operator()(const Shutdown&) const { return {{"type", "shutdown"}}; }
+    json operator()(const CloseBrowser&) const { return {{"type", "close_browser"}}; }
     json operator()(const ApplyIdentity& a) const {
       json j = {{"type", "apply_identity"}, {"id", a.id}};
       const BrowserIdentity& i = a.identity;

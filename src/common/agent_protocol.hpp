@@ -139,7 +139,11 @@ struct SetProxy {
   UpstreamProxy proxy;
 };
 
-using HostMessage = std::variant<Ping, Shutdown, ApplyIdentity, SetProxy>;
+// Closes the browser gracefully (CDP Browser.close), so that its profile is
+// on disk; the host saves the profile once browser_exited arrives.
+struct CloseBrowser {};
+
+using HostMessage = std::variant<Ping, Shutdown, ApplyIdentity, SetProxy, CloseBrowser>;
 
 Result<HostMessage> parse_host_message(const nlohmann::json& frame);
 nlohmann::json to_json(const HostMessage& message);

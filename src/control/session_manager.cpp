@@ -101,6 +101,18 @@ void SessionManager::create(const CreateSessionOptions& options, std::function<v
   if (options.proxy) r.proxy = to_public_json(*options.proxy);
   s->extensions_ = options.extensions;
   for (const auto& e : options.extensions) r.extensions.push_back(e.name);
+  if (options.profile) {
+    if (!profiles_) return done(make_error("this server does not store profiles", "bad_request"));
+    if (options.profile->persist)
+      if (auto user = session_using_profile(options.profile->id, /*persisting_only=*/true))
+        return done(make_error("profile '" + options.profile->id + "' is in use by session " + *user +
+                                   " with persist: true; wait until it has ended, or create this session with "
+                                   "\"persist\": false for a read-only copy",
+                               "conflict"));
+    s->profile_ = options.profile;
+    r.profile = {{"id", options.profile->id}, {"persist", options.profile->persist}};
+    if (auto st = seed_profile(*s); !st) return done(st.error());
+  }
   r.backend = backend_.name();
   r.timings.queued_ms = millis_between(requested_at, SteadyClock::now());
   s->on_created_ = std::move(done);
@@ -115,13 +127,14 @@ void SessionManager::create(const CreateSessionOptions& options, std::function<v
         close_code::kLifetimeExpired);
   });
 
-  if (pool_ && s->extensions_.empty()) return start_from_pool(s);
+  if (pool_ && s->extensions_.empty() && !s->profile_) return start_from_pool(s);
   r.start_path = "cold";
   persist(r);
   // A standby's Chromium is running without the session's extensions: this
   // start launches its own, beside the pool (docs/api.md, "extensions").
-  log_event(*s, "created", s->extensions_.empty() ? "cold start: the standby pool is off"
-                                                  : "cold start: the session loads extensions");
+  log_event(*s, "created", !s->extensions_.empty() ? "cold start: the session loads extensions"
+                          : s->profile_           ? "cold start: the session starts from a saved profile"
+                                                  : "cold start: the standby pool is off");
   start_cold(s);
 }
 
@@ -171,6 +184,7 @@ void SessionManager::start_cold(const std::shared_ptr<LiveSession>& s) {
   node::MachineSpec spec = limits_.machine;
   spec.id = "c-" + s->record_.id;
   spec.extensions = s->extensions_;
+  spec.profile_seed_dir = s->profile_seed_dir_;
   std::weak_ptr<LiveSession> weak = s;
   s->cancel_launch_ = node::launch_browser(
       io_, backend_, reaper_, spec, std::chrono::seconds(limits_.ready_timeout_seconds),
@@ -208,7 +222,10 @@ void SessionManager::bind(const std::shared_ptr<LiveSession>& s, node::ReadyBrow
   node::AgentControl::Events events;
   events.on_browser_exited = [this, weak](const ap::BrowserExited& e) {
     auto s = weak.lock();
-    if (!s || s->ending_) return;
+    if (!s) return;
+    s->browser_exited_ = true;
+    if (auto hook = std::move(s->on_browser_exit_)) return hook();
+    if (s->ending_) return;
     if (e.exit_code && *e.exit_code == 0 && !e.signal)
       end(s, SessionStatus::kReleased, "browser closed by a client (Browser.close)", close_code::kReleased);
     else {
@@ -289,6 +306,12 @@ void SessionManager::make_ready(const std::shared_ptr<LiveSession>& s) {
                ready.chromium_sandbox ? "on" : "OFF: " + ready.sandbox_note,
                r.identity.empty() ? "" : fmt::format(", identity applied at {:.1f} ms", *r.timings.identity_applied_ms));
   log_event(*s, "ready", fmt::format("{} start, ready in {:.1f} ms", r.start_path, *r.timings.ready_ms));
+  // The agent copied the seed before Chromium started: it is not needed
+  // any more, and a copy of a profile on the host is one more to guard.
+  if (profiles_ && !s->profile_seed_dir_.empty()) {
+    profiles_->remove_seed(r.id);
+    s->profile_seed_dir_.clear();
+  }
   watch_downloads(s);
   arm_idle_timer(s);
   if (auto cb = std::move(s->on_created_)) cb(live_view(*s));
@@ -353,6 +376,13 @@ std::optional<std::string> SessionManager::session_using_extension(const std::st
   for (const auto& [id, s] : live_)
     for (const auto& e : s->extensions_)
       if (e.name == extension_id) return id;
+  return std::nullopt;
+}
+
+std::optional<std::string> SessionManager::session_using_profile(const std::string& profile_id,
+                                                                 bool persisting_only) const {
+  for (const auto& [id, s] : live_)
+    if (s->profile_ && s->profile_->id == profile_id && (!persisting_only || s->profile_->persist)) return id;
   return std::nullopt;
 }
 
@@ -429,6 +459,7 @@ void SessionManager::end(const std::shared_ptr<LiveSession>& s, SessionStatus st
   if (s->ending_) return;
   s->ending_ = true;
   auto& r = s->record_;
+  const bool was_ready = r.status == SessionStatus::kReady;
   r.status = status;
   r.ended_at_ms = unix_millis();
   r.end_reason = reason;
@@ -445,17 +476,29 @@ void SessionManager::end(const std::shared_ptr<LiveSession>& s, SessionStatus st
   if (auto cb = std::move(s->on_created_)) cb(make_error("session failed to start: " + reason, "start_failed"));
   if (auto cancel = std::move(s->cancel_launch_)) cancel();
 
+  // A session that ran its course saves its profile first; a failed one
+  // keeps the previous version (its browser may have died mid-write).
+  if (s->profile_ && s->profile_->persist && profiles_ && was_ready && s->browser_.machine &&
+      (status == SessionStatus::kReleased || status == SessionStatus::kExpired))
+    return save_profile(s);
+  dispose(s);
+}
+
+void SessionManager::dispose(const std::shared_ptr<LiveSession>& s) {
+  auto& r = s->record_;
   if (s->browser_.control) s->browser_.control->close();
   if (s->browser_.exit_watch) {
     boost::system::error_code ignored;
     s->browser_.exit_watch->cancel(ignored);
   }
   if (!s->browser_.machine) {
+    if (profiles_ && !s->profile_seed_dir_.empty()) profiles_->remove_seed(r.id);
     live_.erase(r.id);
     return;
   }
   reaper_.dispose(s->browser_.machine, [this, s](node::MachineExit how) {
     spdlog::debug("session {}: machine {} reaped ({})", s->record_.id, s->record_.machine_id, how.describe());
+    if (profiles_ && !s->profile_seed_dir_.empty()) profiles_->remove_seed(s->record_.id);
     live_.erase(s->record_.id);
   });
 }

@@ -13,11 +13,13 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/clock.hpp"
 #include "common/result.hpp"
 #include "control/download_watch.hpp"
+#include "control/profile_store.hpp"
 #include "control/session_files.hpp"
 #include "control/session_options.hpp"
 #include "control/session_record.hpp"
@@ -46,7 +48,7 @@ class LiveSession {
 
  private:
   friend class SessionManager;
-  explicit LiveSession(boost::asio::io_context& io) : lifetime_timer_(io), idle_timer_(io) {}
+  explicit LiveSession(boost::asio::io_context& io) : lifetime_timer_(io), idle_timer_(io), profile_timer_(io) {}
 
   SessionRecord record_;
   std::string token_;
@@ -59,6 +61,14 @@ class LiveSession {
   std::string owner_;  // API key id
   std::optional<UpstreamProxy> proxy_;  // with credentials: only here, never in record_
   std::vector<node::MachineExtension> extensions_;  // loaded at launch: cold starts only
+  std::optional<SessionProfile> profile_;
+  std::string profile_seed_dir_;       // made for this session; removed once it is reaped
+  std::uint64_t profile_generation_ = 0;  // of the saved state it started from
+  bool browser_exited_ = false;
+  std::function<void()> on_browser_exit_;  // while a profile save waits for the browser to close
+  boost::asio::steady_timer profile_timer_;
+  std::thread profile_saver_;              // reads the machine's profile and writes the store
+  SteadyClock::time_point ended_at_;       // when a profile save began (for its log line)
   std::int64_t events_ = 0;  // how many were logged
   std::function<void(Result<SessionRecord>)> on_created_;
   std::unique_ptr<DownloadWatch> downloads_;  // "download" events, while ready
@@ -113,6 +123,11 @@ class SessionManager {
   // A session whose machine may still show this uploaded extension (live,
   // or ended and not yet reaped), if any: its files must stay until then.
   std::optional<std::string> session_using_extension(const std::string& extension_id) const;
+  // Where profiles live; without one, a create that names a profile is refused.
+  void set_profile_store(ProfileStore* store) { profiles_ = store; }
+  // A session (live or still saving) using this profile; with
+  // `persisting_only`, only one that will save it.
+  std::optional<std::string> session_using_profile(const std::string& profile_id, bool persisting_only) const;
 
  private:
   // A live session's record with what only the running machine knows (its
@@ -130,6 +145,13 @@ class SessionManager {
   void apply_proxy(const std::shared_ptr<LiveSession>& s);
   void apply_identity(const std::shared_ptr<LiveSession>& s);
   void end(const std::shared_ptr<LiveSession>& s, SessionStatus status, const std::string& reason, int close_code);
+  // end()'s last step: the machine goes to the reaper.
+  void dispose(const std::shared_ptr<LiveSession>& s);
+  // Profiles (session_profile.cpp): the browser closed gracefully, its
+  // user-data-dir read and saved on a worker thread, then dispose().
+  Status seed_profile(LiveSession& s);
+  void save_profile(const std::shared_ptr<LiveSession>& s);
+  void collect_and_save(const std::shared_ptr<LiveSession>& s);
   // Logs a "download" event for each file the session's pages finish downloading.
   void watch_downloads(const std::shared_ptr<LiveSession>& s);
   void arm_idle_timer(const std::shared_ptr<LiveSession>& s);
@@ -145,6 +167,7 @@ class SessionManager {
   node::MachineBackend& backend_;
   node::MachineReaper& reaper_;
   node::StandbyPool* pool_;
+  ProfileStore* profiles_ = nullptr;
   SessionLimits limits_;
   KeyQuota quota_;
   std::map<std::string, std::shared_ptr<LiveSession>> live_;

@@ -16,6 +16,14 @@
 
 namespace kindling::control {
 
+// A saved profile to start the browser with (docs/profiles.md).
+struct SessionProfile {
+  std::string id;
+  // true: the session's state is saved back when it ends (one such session
+  // per profile at a time); false: a read-only copy, never saved.
+  bool persist = false;
+};
+
 struct CreateSessionOptions {
   int timeout_seconds = 0;       // max lifetime; 0 = server default
   int idle_timeout_seconds = 0;  // no CDP client for this long ends it; 0 = default
@@ -26,6 +34,8 @@ struct CreateSessionOptions {
   // host_dir = its files (filled in from the ExtensionStore by the gateway).
   // Any at all makes the start cold: standby browsers are already running.
   std::vector<node::MachineExtension> extensions;
+  // Also makes the start cold: a standby's browser runs on an empty profile.
+  std::optional<SessionProfile> profile;
 };
 
 struct SessionLimits {

@@ -71,6 +71,7 @@ nlohmann::json to_api_json(const SessionRecord& r) {
       {"timings", timings},
       {"identity", identity_to_json(r.identity)},
       {"proxy", r.proxy},
+      {"profile", r.profile},
       {"extensions", r.extensions},
   };
   j["endedAt"] = r.ended_at_ms ? json(iso8601_utc(*r.ended_at_ms)) : json(nullptr);

@@ -54,6 +54,8 @@ struct SessionRecord {
   // The upstream proxy as shown and stored: to_public_json() of it ({server,
   // bypass, authenticated}), never the credentials; null when none.
   nlohmann::json proxy;
+  // {id, persist} of the saved profile it started from; null when none.
+  nlohmann::json profile;
   std::vector<std::string> extensions;  // ids of the uploaded extensions loaded
   // Bytes the machine's network interface moved, filled in for live
   // sessions on read (not stored); none when machines have no network.

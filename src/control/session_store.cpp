@@ -53,6 +53,7 @@ json to_db_json(const SessionRecord& r) {
             {"timings", timings_to_json(r.timings)},
             {"identity", identity_to_json(r.identity)},
             {"proxy", r.proxy},
+            {"profile", r.profile},
             {"extensions", r.extensions}};
   j["endedAtMs"] = r.ended_at_ms ? json(*r.ended_at_ms) : json(nullptr);
   j["chromiumSandbox"] = r.chromium_sandbox ? json(*r.chromium_sandbox) : json(nullptr);
@@ -80,6 +81,7 @@ std::optional<SessionRecord> from_db_json(const std::string& text) {
   r.start_path = j.value("start", "cold");
   if (auto i = j.find("identity"); i != j.end()) r.identity = identity_from_json(*i);
   if (auto p = j.find("proxy"); p != j.end() && p->is_object()) r.proxy = *p;
+  if (auto p = j.find("profile"); p != j.end() && p->is_object()) r.profile = *p;
   if (auto e = j.find("extensions"); e != j.end() && e->is_array())
     for (const auto& id : *e)
       if (id.is_string()) r.extensions.push_back(id.get<std::string>());

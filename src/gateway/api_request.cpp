@@ -1,5 +1,6 @@
 #include "gateway/api_request.hpp"
 
+
 #include <set>
 #include <vector>
 
@@ -138,6 +139,33 @@ Result<std::vector<node::MachineExtension>> parse_extension_ids(const nlohmann::
   return out;
 }
 
+// "profile": {"id": "<id>", "persist": true|false}; the gateway then checks
+// that it exists.
+Result<control::SessionProfile> parse_session_profile(const nlohmann::json& value) {
+  if (!value.is_object())
+    return make_error("'profile' must be an object {\"id\": \"<profile id>\", \"persist\": true|false}",
+                      "bad_request");
+  control::SessionProfile p;
+  bool have_id = false;
+  for (auto& [field, v] : value.items()) {
+    if (field == "id") {
+      if (!v.is_string()) return make_error("'profile.id' must be a string (a profile id)", "bad_request");
+      p.id = v.get<std::string>();
+      // What the profile store makes: 24 lowercase hex digits.
+      if (p.id.size() != 24 || p.id.find_first_not_of("0123456789abcdef") != std::string::npos)
+        return make_error("'profile.id' is not a profile id: '" + p.id.substr(0, 64) + "'", "bad_request");
+      have_id = true;
+    } else if (field == "persist") {
+      if (!v.is_boolean()) return make_error("'profile.persist' must be true or false", "bad_request");
+      p.persist = v.get<bool>();
+    } else {
+      return make_error("unknown field 'profile." + field.substr(0, 64) + "'", "bad_request");
+    }
+  }
+  if (!have_id) return make_error("'profile' needs an 'id'", "bad_request");
+  return p;
+}
+
 }  // namespace
 
 Result<control::CreateSessionOptions> parse_create_session(std::string_view body,
@@ -187,6 +215,11 @@ Result<control::CreateSessionOptions> parse_create_session(std::string_view body
       if (!valid) return valid.error();
       (key == "userAgent" ? opts.identity.user_agent : key == "locale" ? opts.identity.locale : opts.identity.timezone) =
           text;
+    } else if (key == "profile") {
+      if (value.is_null()) continue;  // explicitly none
+      auto profile = parse_session_profile(value);
+      if (!profile) return profile.error();
+      opts.profile = std::move(profile.value());
     } else if (key == "extensions") {
       auto ids = parse_extension_ids(value);
       if (!ids) return ids.error();

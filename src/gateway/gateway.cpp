@@ -123,7 +123,7 @@ void Gateway::handle(Request req, std::function<void(Response)> reply,
                         {"min", pool->config().min_size}, {"max", pool->config().max_size}};
     return reply(json_response(req, http::status::ok, health));
   }
-  if (seg.empty() || seg[0] != "v1" || seg.size() < 2 || (seg[1] != "sessions" && seg[1] != "extensions"))
+  if (seg.empty() || seg[0] != "v1" || seg.size() < 2 || (seg[1] != "sessions" && seg[1] != "extensions" && seg[1] != "profiles"))
     return reply(error_response(req, http::status::not_found, "not_found", "no such route: " + path));
 
   // Discovery routes accept the session token, like the websocket routes.
@@ -148,6 +148,7 @@ void Gateway::handle(Request req, std::function<void(Response)> reply,
     return reply(error_response(req, http::status::unauthorized, "unauthorized",
                                 "missing or invalid API key (Authorization: Bearer <key> or X-API-Key)"));
   if (seg[1] == "extensions") return handle_extensions(req, seg, std::move(reply));
+  if (seg[1] == "profiles") return handle_profiles(req, seg, std::move(reply));
 
   if (seg.size() == 2) {
     if (method == http::verb::get) {

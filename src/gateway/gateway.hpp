@@ -16,6 +16,7 @@
 #include "common/result.hpp"
 #include "control/api_keys.hpp"
 #include "control/extension_store.hpp"
+#include "control/profile_store.hpp"
 #include "control/session_manager.hpp"
 #include "gateway/api_request.hpp"
 #include "gateway/fd_body.hpp"
@@ -62,6 +63,8 @@ class Gateway {
   // Where uploaded extensions live; without one, /v1/extensions is 404 and
   // a create that names extensions is refused.
   void set_extension_store(control::ExtensionStore* store) { extensions_ = store; }
+  // Where saved browser profiles live; without one, /v1/profiles is 404.
+  void set_profile_store(control::ProfileStore* store) { profiles_ = store; }
   control::SessionManager& sessions() { return sessions_; }
 
   // "http://host:port" for URLs handed to this request's client.
@@ -82,6 +85,8 @@ class Gateway {
   void handle_extensions(const Request& req, const std::vector<std::string>& seg, std::function<void(Response)> reply);
   // Fills in each requested extension's host folder; 400 naming an unknown id.
   Status resolve_extensions(control::CreateSessionOptions& options) const;
+  // /v1/profiles[/{id}] (profile_routes.cpp).
+  void handle_profiles(const Request& req, const std::vector<std::string>& seg, std::function<void(Response)> reply);
 
   boost::asio::io_context& io_;
   control::SessionManager& sessions_;
@@ -89,6 +94,7 @@ class Gateway {
   GatewayConfig config_;
   boost::asio::ip::tcp::acceptor acceptor_;
   control::ExtensionStore* extensions_ = nullptr;
+  control::ProfileStore* profiles_ = nullptr;
 };
 
 }  // namespace kindling::gateway

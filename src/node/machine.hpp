@@ -26,6 +26,11 @@ struct MachineExtension {
 };
 inline constexpr std::size_t kMaxMachineExtensions = 16;
 inline constexpr const char* kMachineExtensionsDir = "/kindling/extensions";
+// Where a saved profile's files are shown (read-only) for the agent to copy
+// into the browser's user-data-dir (agent --profile-seed).
+inline constexpr const char* kMachineProfileSeedDir = "/kindling/profile-seed";
+// The browser's user-data-dir inside every machine (agent --user-data-dir).
+inline constexpr const char* kMachineUserDataDir = "/home/browser/profile";
 
 // What a machine is given. Validated by the caller; backends re-check bounds.
 struct MachineSpec {
@@ -37,6 +42,9 @@ struct MachineSpec {
   bool background = false;                   // start at the lowest CPU weight
   // Chromium is launched with these (so only a cold start can have them).
   std::vector<MachineExtension> extensions;
+  // A host folder holding a saved profile to start the browser with
+  // (absolute; empty: none). Cold starts only, like extensions.
+  std::string profile_seed_dir;
 };
 
 // Bytes a machine's network interface moved since the machine started.

@@ -305,6 +305,39 @@ TEST_F(SandboxTest, ExtensionsAreBoundReadOnlyIntoTheirMachineOnly) {
   EXPECT_NE(missing.error().message.find("cannot open extension dir"), std::string::npos);
 }
 
+TEST_F(SandboxTest, AProfileSeedIsBoundReadOnlyIntoItsMachineOnly) {
+  auto seed = std::filesystem::path(backend_->config().state_dir).parent_path() / "profiles" / ".seed-s1";
+  std::filesystem::create_directories(seed / "Default");
+  {
+    std::ofstream(seed / "Default" / "Cookies") << "cookie-db";
+  }
+  std::filesystem::permissions(seed / "Default" / "Cookies", std::filesystem::perms(0644));
+  // The store's folder is closed to everyone but the host's root.
+  std::filesystem::permissions(seed.parent_path(), std::filesystem::perms::owner_all);
+  auto spec = small_spec("seeded");
+  spec.profile_seed_dir = seed.string();
+  auto m = start(spec);
+  ASSERT_TRUE(m);
+  auto read = ask(*m, "read /kindling/profile-seed/Default/Cookies");
+  EXPECT_EQ(read["ok"], true) << read.dump();
+  EXPECT_EQ(read["content"], "cookie-db");
+  EXPECT_EQ(ask(*m, "write /kindling/profile-seed/Default/Cookies")["errno"], EROFS);
+  EXPECT_EQ(ask(*m, "write /kindling/profile-seed/Default/new")["errno"], EROFS);
+  EXPECT_EQ(read_file((seed / "Default" / "Cookies").string()), "cookie-db");
+
+  auto plain = start("unseeded");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(ask(*plain, "read /kindling/profile-seed/Default/Cookies")["ok"], false);
+
+  auto bad = small_spec("badseed");
+  bad.profile_seed_dir = "relative/seed";
+  EXPECT_FALSE(backend_->start(bad));
+  bad.profile_seed_dir = (seed / "missing").string();
+  auto missing = backend_->start(bad);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("cannot open profile seed"), std::string::npos);
+}
+
 TEST_F(SandboxTest, RejectsBadSpecsAndDuplicates) {
   EXPECT_FALSE(backend_->start(small_spec("Bad_Id")));
   EXPECT_FALSE(backend_->start(small_spec("")));

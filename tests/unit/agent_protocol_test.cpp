@@ -138,3 +138,10 @@ TEST(AgentProtocol, IdentityAppliedRoundTripAndValidation) {
   EXPECT_FALSE(parse_agent_message(json{{"type", "identity_applied"}, {"id", 1}, {"ok", false}}).ok());
   EXPECT_FALSE(parse_agent_message(json{{"type", "identity_applied"}, {"ok", true}}).ok());
 }
+
+TEST(AgentProtocol, CloseBrowserRoundTrips) {
+  auto parsed = parse_host_message(json{{"type", "close_browser"}});
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_TRUE(std::holds_alternative<CloseBrowser>(parsed.value()));
+  EXPECT_EQ(to_json(HostMessage(CloseBrowser{})), json({{"type", "close_browser"}}));
+}

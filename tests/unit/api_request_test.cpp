@@ -174,3 +174,25 @@ TEST(CreateSessionBody, Extensions) {
   for (int i = 0; i < 17; ++i) many += (i ? ",\"e" : "\"e") + std::to_string(i) + "\"";
   EXPECT_EQ(message(many + "]}"), "'extensions' may list at most 16 extensions");
 }
+
+TEST(CreateSessionBody, Profile) {
+  control::SessionLimits limits;
+  auto ok = parse_create_session(R"({"profile": {"id": "0123456789abcdef01234567", "persist": true}})", limits);
+  ASSERT_TRUE(ok) << ok.error().message;
+  ASSERT_TRUE(ok->profile);
+  EXPECT_EQ(ok->profile->id, "0123456789abcdef01234567");
+  EXPECT_TRUE(ok->profile->persist);
+  auto read_only = parse_create_session(R"({"profile": {"id": "0123456789abcdef01234567"}})", limits);
+  ASSERT_TRUE(read_only);
+  EXPECT_FALSE(read_only->profile->persist);  // persist defaults to false: a read-only copy
+  EXPECT_FALSE(parse_create_session(R"({"profile": null})", limits)->profile);
+  for (const char* bad : {R"({"profile": "0123456789abcdef01234567"})", R"({"profile": {"persist": true}})",
+                          R"({"profile": {"id": "../../etc/passwd000000000"}})",
+                          R"({"profile": {"id": "0123456789ABCDEF01234567"}})",
+                          R"({"profile": {"id": "0123456789abcdef01234567", "persist": 1}})",
+                          R"({"profile": {"id": "0123456789abcdef01234567", "other": true}})"}) {
+    auto r = parse_create_session(bad, limits);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, "bad_request") << bad;
+  }
+}

@@ -61,6 +61,8 @@ Status check_spec(const MachineSpec& spec) {
     for (std::size_t j = 0; j < i; ++j)
       if (spec.extensions[j].name == e.name) return make_error("extension '" + e.name + "' given twice", "invalid");
   }
+  if (!spec.profile_seed_dir.empty() && spec.profile_seed_dir[0] != '/')
+    return make_error("profile seed dir must be an absolute path", "invalid");
   return ok_status();
 }
 
@@ -225,6 +227,14 @@ Result<std::unique_ptr<Machine>> SandboxBackend::start(const MachineSpec& spec) 
     host_dir_fds.push_back(fd.get());
     extension_fds.push_back(std::move(fd));
   }
+  if (!spec.profile_seed_dir.empty()) {
+    UniqueFd fd(::open(spec.profile_seed_dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) return make_error("cannot open profile seed " + spec.profile_seed_dir + ": " + errno_text(errno));
+    host_dirs.push_back({fd.get(), kMachineProfileSeedDir});
+    host_dir_paths.push_back(spec.profile_seed_dir.c_str());
+    host_dir_fds.push_back(fd.get());
+    extension_fds.push_back(std::move(fd));
+  }
   KINDLING_TRY(root, MachineRoot::plan(config, config.state_dir + "/" + kNewRootDir, run_fd.get(), agent_fd.get(),
                                        spec.scratch_bytes, host_dirs));
 
@@ -238,7 +248,7 @@ Result<std::unique_ptr<Machine>> SandboxBackend::start(const MachineSpec& spec) 
       args.push_back(std::to_string(kMachineBrowserUid));
     }
     for (const auto& dir : host_dirs) {
-      args.emplace_back("--extension");
+      args.emplace_back(dir.inside == kMachineProfileSeedDir ? "--profile-seed" : "--extension");
       args.push_back(dir.inside);
     }
   }

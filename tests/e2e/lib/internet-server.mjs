@@ -126,6 +126,7 @@ function site(req, res) {
   if (p === '/login' && req.method === 'GET') {
     return send(200, 'text/html', page('Log in', `<form method="post" action="/login">
       <input id="user" name="user"><input id="password" name="password" type="password">
+      <label><input id="remember" name="remember" type="checkbox" value="1"> Keep me logged in</label>
       <button id="submit" type="submit">Log in</button></form>`));
   }
   if (p === '/login' && req.method === 'POST') {
@@ -136,7 +137,10 @@ function site(req, res) {
       if (form.get('user') === 'alice' && form.get('password') === 'wonderland') {
         const sid = sha(String(Math.random())).slice(0, 24);
         sessions.set(sid, 'alice');
-        res.writeHead(303, { Location: '/account', 'Set-Cookie': `sid=${sid}; Path=/; HttpOnly; SameSite=Lax` });
+        // "Keep me logged in" makes it a persistent cookie (a session
+        // cookie is never written to disk, so no profile would keep it).
+        const lasting = form.get('remember') ? '; Max-Age=86400' : '';
+        res.writeHead(303, { Location: '/account', 'Set-Cookie': `sid=${sid}; Path=/; HttpOnly; SameSite=Lax${lasting}` });
         return res.end();
       }
       send(401, 'text/html', page('Wrong password', '<a href="/login">try again</a>'));
