@@ -15,6 +15,7 @@
 #include "common/clock.hpp"
 #include "common/secrets.hpp"
 #include "common/unique_fd.hpp"
+#include "control/store_folder.hpp"
 
 namespace kindling::control {
 
@@ -22,8 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kTempPrefix = ".tmp-";
-constexpr const char* kDeletedPrefix = ".del-";
 constexpr std::size_t kMaxMetaBytes = 64 * 1024;
 
 std::string errno_text() { return std::strerror(errno); }
@@ -126,9 +125,7 @@ nlohmann::json to_api_json(const ExtensionInfo& e) {
 }
 
 bool ExtensionStore::valid_id(std::string_view id) {
-  return id.size() == 24 && std::all_of(id.begin(), id.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return is_store_id(id);
 }
 
 Result<ExtensionStore> ExtensionStore::open(std::string dir, ExtensionArchiveLimits limits) {
@@ -140,7 +137,7 @@ Result<ExtensionStore> ExtensionStore::open(std::string dir, ExtensionArchiveLim
   ::chmod(dir.c_str(), 0711);
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     auto name = entry.path().filename().string();
-    if (name.starts_with(kTempPrefix) || name.starts_with(kDeletedPrefix)) fs::remove_all(entry.path(), ec);
+    if (is_store_leftover(name)) fs::remove_all(entry.path(), ec);
   }
   if (ec) return make_error("cannot clean " + dir + ": " + ec.message());
   return ExtensionStore(std::move(dir), limits);
@@ -165,7 +162,7 @@ Result<ExtensionInfo> ExtensionStore::add(std::string_view zip) {
   info.sha256 = sha256_hex(zip);
   info.created_at_ms = unix_millis();
 
-  const std::string temp = dir_ + "/" + kTempPrefix + info.id;
+  const std::string temp = dir_ + "/" + std::string(kStoreTempPrefix) + info.id;
   struct Cleanup {
     std::string path;
     ~Cleanup() {
@@ -228,14 +225,7 @@ Result<ExtensionInfo> ExtensionStore::get(const std::string& id) const {
 Status ExtensionStore::remove(const std::string& id) {
   KINDLING_TRY(found, get(id));
   (void)found;
-  // Out of sight first (one rename), then removed: an interrupted delete
-  // leaves a .del- folder that open() clears.
-  const std::string gone = dir_ + "/" + kDeletedPrefix + id;
-  if (::rename((dir_ + "/" + id).c_str(), gone.c_str()) != 0)
-    return make_error("cannot delete extension " + id + ": " + errno_text());
-  std::error_code ec;
-  fs::remove_all(gone, ec);
-  return ok_status();
+  return remove_store_entry(dir_, id, "extension");
 }
 
 }  // namespace kindling::control

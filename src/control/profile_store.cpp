@@ -15,6 +15,7 @@
 #include "common/clock.hpp"
 #include "common/secrets.hpp"
 #include "common/unique_fd.hpp"
+#include "control/store_folder.hpp"
 
 namespace kindling::control {
 
@@ -22,8 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kTempPrefix = ".tmp-";
-constexpr const char* kDeletedPrefix = ".del-";
 constexpr const char* kSeedPrefix = ".seed-";
 constexpr const char* kState = "state.kprof";
 constexpr const char* kStateTemp = "state.kprof.tmp";
@@ -127,8 +126,7 @@ Result<ProfileKey> read_profile_key_file(const std::string& path) {
 }
 
 bool ProfileStore::valid_id(std::string_view id) {
-  return id.size() == 24 &&
-         std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return is_store_id(id);
 }
 
 Result<ProfileStore> ProfileStore::open(std::string dir, std::optional<ProfileKey> key, ProfileLimits limits) {
@@ -141,7 +139,7 @@ Result<ProfileStore> ProfileStore::open(std::string dir, std::optional<ProfileKe
   if (::chmod(dir.c_str(), 0700) != 0) return make_error("cannot chmod " + dir + ": " + errno_text());
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     auto name = entry.path().filename().string();
-    if (name.starts_with(kTempPrefix) || name.starts_with(kDeletedPrefix) || name.starts_with(kSeedPrefix)) {
+    if (is_store_leftover(name) || name.starts_with(kSeedPrefix)) {
       fs::remove_all(entry.path(), ec);
     } else if (valid_id(name)) {
       // A save cut short (crash, kill -9): state.kprof is still the previous version.
@@ -166,7 +164,7 @@ Result<ProfileInfo> ProfileStore::create(const std::string& name) {
   info.id = random_hex(12);
   info.name = name;
   info.created_at_ms = unix_millis();
-  const std::string temp = dir_ + "/" + kTempPrefix + info.id;
+  const std::string temp = dir_ + "/" + std::string(kStoreTempPrefix) + info.id;
   if (::mkdir(temp.c_str(), 0700) != 0) return make_error("cannot create " + temp + ": " + errno_text());
   auto cleanup = [&] {
     std::error_code ec;
@@ -240,12 +238,7 @@ Result<std::vector<ProfileInfo>> ProfileStore::list() const {
 Status ProfileStore::remove(const std::string& id) {
   KINDLING_TRY(found, get(id));
   (void)found;
-  const std::string gone = dir_ + "/" + kDeletedPrefix + id;
-  if (::rename((dir_ + "/" + id).c_str(), gone.c_str()) != 0)
-    return make_error("cannot delete profile " + id + ": " + errno_text());
-  std::error_code ec;
-  fs::remove_all(gone, ec);
-  return ok_status();
+  return remove_store_entry(dir_, id, "profile");
 }
 
 Result<std::string> ProfileStore::read_state(const std::string& id) const {
