@@ -70,17 +70,23 @@ void DownloadWatch::handle(std::size_t bytes) {
       name = name.substr(0, name.find('\0'));
       // Chromium's own temporaries: "<name>.crdownload" and hidden
       // ".org.chromium.Chromium.*" files it moves into place.
-      if (!name.empty() && name[0] != '.' && !name.ends_with(kInProgressSuffix)) report(std::string(name));
+      if (!name.empty() && name[0] != '.' && !name.ends_with(kInProgressSuffix))
+        report(std::string(name), (event.mask & IN_MOVED_TO) != 0);
     }
     at = end;
   }
 }
 
-void DownloadWatch::report(const std::string& raw_name) {
+void DownloadWatch::report(const std::string& raw_name, bool moved_in) {
   if (reported_ > kMaxReports) return;
   struct stat st {};
   // Only a plain file that is still there; a link is never followed.
   if (::fstatat(dir_.get(), raw_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) return;
+  // Chromium reserves a download's final name with an empty file, written
+  // and closed, and later renames the finished .crdownload over it: the
+  // empty file is not a download. (An empty download is still reported,
+  // when it is moved into place.)
+  if (!moved_in && st.st_size == 0) return;
   // A move into place and a close after it are one download.
   auto seen = std::make_pair(static_cast<std::uint64_t>(st.st_ino), static_cast<std::uint64_t>(st.st_size));
   if (auto it = reported_files_.find(raw_name); it != reported_files_.end() && it->second == seen) return;

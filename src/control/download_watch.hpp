@@ -39,7 +39,9 @@ class DownloadWatch {
   DownloadWatch(boost::asio::io_context& io, UniqueFd dir, OnComplete on_complete, OnCapped on_capped);
   void read_more();
   void handle(std::size_t bytes);
-  void report(const std::string& raw_name);
+  // `moved_in`: the file was renamed into the folder (IN_MOVED_TO), not
+  // written there and closed.
+  void report(const std::string& raw_name, bool moved_in);
 
   UniqueFd dir_;
   boost::asio::posix::stream_descriptor inotify_;

@@ -62,6 +62,18 @@ TEST_F(DownloadWatchTest, ReportsAFileMovedIntoPlaceOnce) {
   EXPECT_EQ(reports_, std::vector<std::string>{"report.pdf:5"});
 }
 
+TEST_F(DownloadWatchTest, TheEmptyFileReservingANameIsNotADownload) {
+  write("big.bin", "");  // Chromium's placeholder for the final name
+  write("big.bin.crdownload", "0123456789");
+  settle();
+  EXPECT_TRUE(reports_.empty()) << reports_.front();
+  fs::rename(root_ + "/big.bin.crdownload", root_ + "/big.bin");
+  write("empty.txt.crdownload", "");
+  fs::rename(root_ + "/empty.txt.crdownload", root_ + "/empty.txt");
+  settle();
+  EXPECT_EQ(reports_, (std::vector<std::string>{"big.bin:10", "empty.txt:0"}));
+}
+
 TEST_F(DownloadWatchTest, IgnoresLinksDirectoriesAndVanishedFiles) {
   ASSERT_EQ(::symlink("/etc/passwd", (root_ + "/evil").c_str()), 0);
   fs::create_directory(root_ + "/sub");
